@@ -1,0 +1,72 @@
+"""Developer sessions for k8s-service-lab, one per test environment.
+
+Run ``nox`` for the default sessions (lint, typecheck, tests) — this is what CI runs — or
+``nox -s NAME`` for one of them. ``nox -l`` lists every session with its docstring.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+SOURCES = ["k8s_service_lab", "tests", "bench", "noxfile.py"]
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Lint and format check with ruff (changes nothing; run ``ruff format`` yourself)."""
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", *SOURCES)
+    session.run("ruff", "format", "--check", *SOURCES)
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """Type-check the package with ``mypy --strict``."""
+    session.install("-e", ".[dev]")
+    session.run("mypy", "--strict", "k8s_service_lab")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Unit, golden, flow and docs tiers always; the kernel tier when root and the tools exist.
+
+    Kernel tests skip with a reason on a machine without root or iproute2/iptables/nftables/
+    conntrack — except under ``CI=true``, where a skipped kernel test fails the run.
+    Extra arguments go to pytest: ``nox -s tests -- -k selector``.
+    """
+    session.install("-e", ".[dev]")
+    session.run("pytest", "-m", "not kind", *session.posargs, env=_ci_env())
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Performance budgets (DESIGN §9): ``pytest bench/ --benchmark-only``, figures as tables."""
+    session.install("-e", ".[dev]")
+    session.run(
+        "pytest",
+        "bench",
+        "--benchmark-only",
+        "--benchmark-columns=min,median,mean,max,rounds",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
+    )
+
+
+@nox.session(python=PYTHON)
+def kind(session: nox.Session) -> None:
+    """The kind tier: the labs against a real kind cluster (needs Docker, kind and kubectl)."""
+    session.install("-e", ".[dev,kind]")
+    session.run("pytest", "-m", "kind", *session.posargs)
+
+
+def _ci_env() -> dict[str, str]:
+    # Pass CI through explicitly: the kernel tier's "no skips in CI" rule keys on it.
+    return {"CI": os.environ.get("CI", "")}
