@@ -1,0 +1,95 @@
+"""``ksl`` (also installed as ``k8s-service-lab``): the command-line entry point.
+
+    $ ksl --version
+    $ ksl validate -f examples/
+
+Commands are registered here explicitly; each lives in its own module and imports the
+library only when it runs, so start-up stays fast (a test watches ``sys.modules``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from k8s_service_lab.__about__ import __version__
+
+app = typer.Typer(
+    name="ksl",
+    help=(
+        "k8s-service-lab: see what a Kubernetes Service really is — selectors, EndpointSlices, "
+        "allocators and kube-proxy's rules, as Kubernetes v1.34 makes them."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ksl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool | None,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = None,
+) -> None:
+    """k8s-service-lab: see what a Kubernetes Service really is."""
+
+
+@app.command()
+def validate(
+    filename: Annotated[
+        list[Path],
+        typer.Option(
+            "-f",
+            "--filename",
+            help="Manifest file or directory (repeatable), like kubectl apply -f.",
+        ),
+    ],
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="kind cluster config (kind.x-k8s.io/v1alpha4)."),
+    ] = None,
+    output: Annotated[
+        str,
+        typer.Option("-o", "--output", help="Output format: text or json."),
+    ] = "text",
+) -> None:
+    """Decode, default and validate every object, as a dry run against a fresh kind cluster.
+
+    Prints ``<kind>/<name> valid`` per object, or the apiserver's errors; exits 1 if any
+    object would be rejected.
+    """
+    from k8s_service_lab.cli.validate import run_validate
+
+    raise typer.Exit(run_validate(filename, config, output))
+
+
+def run() -> None:
+    """Console-script entry point: library errors become a message and exit 1, no traceback."""
+    from k8s_service_lab.errors import ServiceLabError
+
+    try:
+        app()
+    except ServiceLabError as err:
+        typer.echo(f"error: {err}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()
