@@ -29,6 +29,8 @@ __all__ = [
     "LABEL_KEY_NAME_MAX_LENGTH",
     "LABEL_VALUE_MAX_LENGTH",
     "is_qualified_name",
+    "max_len_error",
+    "regex_error",
     "validate_label_key",
     "validate_label_value",
     "validate_labels",
@@ -64,7 +66,7 @@ _DNS1123_SUBDOMAIN_MSG: Final = (
 _EMPTY_MSG: Final = "must be non-empty"
 
 
-def _regex_error(message: str, fmt: str, *examples: str) -> str:
+def regex_error(message: str, fmt: str, *examples: str) -> str:
     """Upstream's RegexError: each example is written ``'x', `` and joined with `` or ``.
 
     That join is where the famous double space (``'MyName',  or 'my.name'``) comes from.
@@ -75,7 +77,7 @@ def _regex_error(message: str, fmt: str, *examples: str) -> str:
     return f"{message} (e.g. {shown}regex used for validation is '{fmt}')"
 
 
-def _max_len_error(length: int) -> str:
+def max_len_error(length: int) -> str:
     return f"must be no more than {length} characters"
 
 
@@ -86,9 +88,9 @@ def _byte_len(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
-_NAME_REGEX_ERROR: Final = _regex_error(_NAME_MSG, _NAME_FMT, "MyName", "my.name", "123-abc")
-_VALUE_REGEX_ERROR: Final = _regex_error(_VALUE_MSG, _VALUE_FMT, "MyValue", "my_value", "12345")
-_SUBDOMAIN_REGEX_ERROR: Final = _regex_error(
+_NAME_REGEX_ERROR: Final = regex_error(_NAME_MSG, _NAME_FMT, "MyName", "my.name", "123-abc")
+_VALUE_REGEX_ERROR: Final = regex_error(_VALUE_MSG, _VALUE_FMT, "MyValue", "my_value", "12345")
+_SUBDOMAIN_REGEX_ERROR: Final = regex_error(
     _DNS1123_SUBDOMAIN_MSG, _DNS1123_SUBDOMAIN_FMT, "example.com"
 )
 _TOO_MANY_SLASHES: Final = (
@@ -101,7 +103,7 @@ _TOO_MANY_SLASHES: Final = (
 def _dns1123_subdomain_errors(value: str) -> list[str]:
     errors = []
     if _byte_len(value) > _DNS1123_SUBDOMAIN_MAX_LENGTH:
-        errors.append(_max_len_error(_DNS1123_SUBDOMAIN_MAX_LENGTH))
+        errors.append(max_len_error(_DNS1123_SUBDOMAIN_MAX_LENGTH))
     if not _DNS1123_SUBDOMAIN_RE.fullmatch(value):
         errors.append(_SUBDOMAIN_REGEX_ERROR)
     return errors
@@ -129,7 +131,7 @@ def validate_label_key(key: str) -> list[str]:
     if not name:
         errors.append("name part " + _EMPTY_MSG)
     elif _byte_len(name) > LABEL_KEY_NAME_MAX_LENGTH:
-        errors.append("name part " + _max_len_error(LABEL_KEY_NAME_MAX_LENGTH))
+        errors.append("name part " + max_len_error(LABEL_KEY_NAME_MAX_LENGTH))
     if not _NAME_RE.fullmatch(name):
         errors.append("name part " + _NAME_REGEX_ERROR)
     return errors
@@ -150,7 +152,7 @@ def validate_label_value(value: str) -> list[str]:
     """
     errors = []
     if _byte_len(value) > LABEL_VALUE_MAX_LENGTH:
-        errors.append(_max_len_error(LABEL_VALUE_MAX_LENGTH))
+        errors.append(max_len_error(LABEL_VALUE_MAX_LENGTH))
     if not _VALUE_RE.fullmatch(value):
         errors.append(_VALUE_REGEX_ERROR)
     return errors

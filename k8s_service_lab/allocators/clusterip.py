@@ -58,6 +58,7 @@ from k8s_service_lab.allocators.bitmap import (
     band_offset,
 )
 from k8s_service_lab.api.service import IPFamily
+from k8s_service_lab.api.validation.ipparse import parse_ip_sloppy
 
 __all__ = ["IP", "IPV6_MAX_ENTRIES", "ClusterIPAllocator", "Network", "family_of", "parse_ip"]
 
@@ -79,21 +80,8 @@ def parse_ip(text: str) -> IP | None:
     >>> parse_ip("010.096.000.010"), parse_ip("10.96.0.300"), parse_ip("fd00:10:96::A")
     (IPv4Address('10.96.0.10'), None, IPv6Address('fd00:10:96::a'))
     """
-    if "%" in text:
-        return None
-    if ":" not in text:
-        parts = text.split(".")
-        if len(parts) != 4 or not all(p.isascii() and p.isdigit() for p in parts):
-            return None
-        octets = [int(p) for p in parts]
-        if any(o > 255 for o in octets):
-            return None
-        return ipaddress.IPv4Address(bytes(octets))
-    try:
-        address = ipaddress.IPv6Address(text)
-    except ValueError:
-        return None
-    return address.ipv4_mapped or address
+    parsed = parse_ip_sloppy(text)
+    return None if parsed is None else parsed.to_ipaddress()
 
 
 def family_of(ip: IP) -> IPFamily:

@@ -16,28 +16,10 @@ from k8s_service_lab.api.validation import validate_update
 from k8s_service_lab.config import parse_config
 from k8s_service_lab.dryrun import DryRun
 from k8s_service_lab.errors import ValidationError
-
-DNS_1035 = (
-    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
-    "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
-)
-RFC_1123_LABEL = (
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
-    "must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex "
-    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
-)
-RFC_1123_SUBDOMAIN = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
-    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-)
-LABEL_VALUE = (
-    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
-    "'.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
-    "'my_value',  or '12345', regex used for validation is "
-    "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
-)
+from tests.unit.upstream_messages import DNS1035 as DNS_1035
+from tests.unit.upstream_messages import DNS1123_LABEL as RFC_1123_LABEL
+from tests.unit.upstream_messages import LABEL_VALUE
+from tests.unit.upstream_messages import SUBDOMAIN as RFC_1123_SUBDOMAIN
 
 
 def service(spec: str, name: str = "s") -> str:

@@ -27,23 +27,10 @@ from k8s_service_lab.labels import (
 )
 from k8s_service_lab.labels_selector import GoJSON, parse_int64
 from k8s_service_lab.labels_syntax import Token, tokenize
+from tests.unit.upstream_messages import LABEL_VALUE as VALUE_RULE
+from tests.unit.upstream_messages import NAME_RULE
+from tests.unit.upstream_messages import SUBDOMAIN as PREFIX_RULE
 
-NAME_RULE = (
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-    "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
-    "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
-)
-VALUE_RULE = (
-    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
-    "'.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
-    "'my_value',  or '12345', regex used for validation is "
-    "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
-)
-PREFIX_RULE = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex "
-    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-)
 SUPPORTED = 'supported values: "in", "notin", "=", "==", "!=", "gt", "lt", "exists", "!"'
 SPEC_SELECTOR = FieldPath.root("spec", "selector")
 

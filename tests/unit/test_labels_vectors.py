@@ -27,19 +27,10 @@ from k8s_service_lab.labels import (
     selector_from_label_selector,
     validate_label_selector,
 )
+from tests.unit.upstream_messages import LABEL_VALUE as VALUE_RULE
+from tests.unit.upstream_messages import NAME_RULE
 
 # The upstream details, written out in full (note the double spaces before "or").
-NAME_RULE = (
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-    "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
-    "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
-)
-VALUE_RULE = (
-    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
-    "'.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
-    "'my_value',  or '12345', regex used for validation is "
-    "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
-)
 PREFIX_RULE = (
     "prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
     "characters, '-' or '.', and must start and end with an alphanumeric character (e.g. "

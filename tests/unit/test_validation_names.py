@@ -38,24 +38,8 @@ from k8s_service_lab.api.validation.names import (
 )
 from k8s_service_lab.api.validation.render import go_json, go_list, go_typed
 from k8s_service_lab.field import FieldPath, invalid
+from tests.unit.upstream_messages import CIDR, DNS1035, DNS1123_LABEL, IP, SUBDOMAIN
 
-DNS1035 = (
-    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
-    "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
-)
-DNS1123_LABEL = (
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
-    "must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex "
-    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
-)
-SUBDOMAIN = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
-    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-)
-IP = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
-CIDR = "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"
 PATH = FieldPath.root("spec", "x")
 
 

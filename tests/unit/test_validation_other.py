@@ -30,29 +30,7 @@ from k8s_service_lab.api.workloads import Deployment, DeploymentSpec, ReplicaSet
 from k8s_service_lab.errors import ValidationError
 from k8s_service_lab.field import FieldError
 from k8s_service_lab.labels import LabelSelector, LabelSelectorRequirement
-
-DNS1123_LABEL = (
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
-    "must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex "
-    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
-)
-SUBDOMAIN = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
-    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-)
-NAME_PART = (
-    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and "
-    "end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "
-    "used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
-)
-LABEL_VALUE = (
-    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
-    "'.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
-    "'my_value',  or '12345', regex used for validation is "
-    "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
-)
-IP = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
+from tests.unit.upstream_messages import DNS1123_LABEL, IP, LABEL_VALUE, NAME_PART, SUBDOMAIN
 
 
 def errors_of(resource: Any) -> list[str]:

@@ -180,14 +180,23 @@ def _validate_slice_ports(ports: tuple[EndpointPort, ...], path: FieldPath) -> l
             errors.append(duplicate(here.child("name"), go_typed(name)))
         else:
             names.append(name)
-        if port.protocol is None:
-            errors.append(required(here.child("protocol")))
-        elif port.protocol not in _PROTOCOLS:
-            errors.append(
-                not_supported(here.child("protocol"), go_typed(port.protocol), _PROTOCOLS)
-            )
-        if port.app_protocol is not None:
-            errors.extend(validate_qualified_name(port.app_protocol, here.child("appProtocol")))
+        errors.extend(_protocols(port, here, pointer=True))
+    return errors
+
+
+def _protocols(port: EndpointPort, here: FieldPath, *, pointer: bool) -> list[FieldError]:
+    """``protocol`` (required, TCP/UDP/SCTP) and ``appProtocol`` (a qualified name).
+
+    A slice's protocol is a pointer, so only an absent one is "required" and ``""`` is an
+    unsupported value; the legacy Endpoints field is a plain string, so ``""`` is missing.
+    """
+    errors: list[FieldError] = []
+    if port.protocol is None or (not pointer and not port.protocol):
+        errors.append(required(here.child("protocol")))
+    elif port.protocol not in _PROTOCOLS:
+        errors.append(not_supported(here.child("protocol"), go_typed(port.protocol), _PROTOCOLS))
+    if port.app_protocol is not None:
+        errors.extend(validate_qualified_name(port.app_protocol, here.child("appProtocol")))
     return errors
 
 
@@ -274,12 +283,5 @@ def validate_endpoints(endpoints: Endpoints) -> list[FieldError]:
                 errors.extend(validate_dns1123_label(name, here.child("name")))
             number = port.port or 0
             errors.extend(invalid(here.child("port"), number, d) for d in is_valid_port_num(number))
-            if not port.protocol:
-                errors.append(required(here.child("protocol")))
-            elif port.protocol not in _PROTOCOLS:
-                errors.append(
-                    not_supported(here.child("protocol"), go_typed(port.protocol), _PROTOCOLS)
-                )
-            if port.app_protocol is not None:
-                errors.extend(validate_qualified_name(port.app_protocol, here.child("appProtocol")))
+            errors.extend(_protocols(port, here, pointer=False))
     return errors

@@ -76,6 +76,12 @@ class GoIP:
             return self.v4[0] == 224 and self.v4[1] == 0 and self.v4[2] == 0
         return self.raw[0] == 0xFF and self.raw[1] & 0x0F == 0x02
 
+    def to_ipaddress(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        """The same address as :mod:`ipaddress` holds it (IPv4-mapped becomes IPv4, as in Go)."""
+        if self.is_ipv4:
+            return ipaddress.IPv4Address(self.v4)
+        return ipaddress.IPv6Address(self.raw)
+
     def __str__(self) -> str:
         """Go's ``IP.String()``: dotted quad for IPv4 (mapped too), RFC 5952 for IPv6."""
         if self.is_ipv4:

@@ -30,6 +30,7 @@ from typing import Final
 
 from k8s_service_lab.api.validation.ipparse import parse_cidr_sloppy, parse_ip_sloppy
 from k8s_service_lab.field import FieldError, FieldPath, invalid, required
+from k8s_service_lab.labels_validation import max_len_error, regex_error
 
 __all__ = [
     "CIDR_ERROR",
@@ -76,22 +77,6 @@ _DNS1123_SUBDOMAIN_RE: Final = re.compile(_DNS1123_SUBDOMAIN_FMT)
 _DNS1035_LABEL_RE: Final = re.compile(_DNS1035_LABEL_FMT)
 _PORT_NAME_CHARSET_RE: Final = re.compile("[-a-z0-9]+")
 _PORT_NAME_LETTER_RE: Final = re.compile("[a-z]")
-
-
-def regex_error(message: str, fmt: str, *examples: str) -> str:
-    """Upstream ``RegexError``: ``msg (e.g. 'a',  or 'b', regex used for validation is 'fmt')``.
-
-    Each example is written as ``'x', `` and they are joined with `` or ``, hence the double
-    space before ``or`` that every Kubernetes user has seen.
-    """
-    if not examples:
-        return f"{message} (regex used for validation is '{fmt}')"
-    shown = " or ".join(f"'{example}', " for example in examples)
-    return f"{message} (e.g. {shown}regex used for validation is '{fmt}')"
-
-
-def max_len_error(length: int) -> str:
-    return f"must be no more than {length} characters"
 
 
 def inclusive_range_error(low: int, high: int) -> str:

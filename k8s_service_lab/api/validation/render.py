@@ -22,21 +22,12 @@ verbatim::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+
+from k8s_service_lab.field import go_json as field_go_json
 
 __all__ = ["GoValue", "go_json", "go_list", "go_typed", "json_string"]
-
-# Go's encoder is "HTML safe" by default, and also escapes the two JavaScript line separators.
-_GO_JSON_ESCAPES: Final = (
-    ("<", "\\u003c"),
-    (">", "\\u003e"),
-    ("&", "\\u0026"),
-    ("\u2028", "\\u2028"),
-    ("\u2029", "\\u2029"),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +41,8 @@ class GoValue:
 
 
 def json_string(text: str) -> str:
-    """One string as Go's ``json.Marshal`` writes it."""
-    out = json.dumps(text, ensure_ascii=False)
-    for raw, escaped in _GO_JSON_ESCAPES:
-        out = out.replace(raw, escaped)
-    return out
+    """One string as Go's ``json.Marshal`` writes it (HTML-safe escaping included)."""
+    return field_go_json(text)
 
 
 def _encode(value: object) -> str:
