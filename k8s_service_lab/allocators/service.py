@@ -45,11 +45,10 @@ ranges over a map, so with two failing families either error may come first), an
 releases *everything* taken, including the other family's IP (upstream leaks it until the
 repair controller frees it).
 
-Only CREATE is modelled here. The UPDATE path — ``patchAllocatedValues`` (re-applying a
-manifest without clusterIP/nodePort keeps the allocated values), type transitions
-(ExternalName ↔ others, NodePort → ClusterIP releasing ports), dual-stack upgrade/downgrade and
-releasing deferred to commit — is a later issue; :meth:`ServiceAllocations.release` covers
-DELETE.
+This module holds CREATE (and DELETE, :meth:`ServiceAllocations.release`); the families step
+is :mod:`.families`, the books are kept by :class:`~.transaction.Transaction`, and UPDATE —
+``patchAllocatedValues``, type transitions, dual-stack upgrade/downgrade, releases deferred to
+commit — is :mod:`.service_update`, reached through :meth:`ServiceAllocations.allocate_for_update`.
 """
 
 from __future__ import annotations
@@ -67,86 +66,26 @@ from k8s_service_lab.allocators.clusterip import (
     family_of,
     parse_ip,
 )
+from k8s_service_lab.allocators.families import init_ip_family_fields
 from k8s_service_lab.allocators.nodeport import NodePortAllocator
+from k8s_service_lab.allocators.transaction import Transaction
 from k8s_service_lab.api.service import (
     CLUSTER_IP_NONE,
     IPFamily,
-    IPFamilyPolicy,
     Service,
     ServicePort,
     ServiceSpec,
     ServiceType,
     TrafficPolicy,
 )
-from k8s_service_lab.api.validation.service_ips import validate_cluster_ips_related_fields
 from k8s_service_lab.config import DEFAULT_NODE_PORT_RANGE, ClusterConfig, PortRange
 from k8s_service_lab.errors import AllocationError, ValidationError
-from k8s_service_lab.field import FieldError, FieldPath, invalid
+from k8s_service_lab.field import FieldPath, invalid
 
-__all__ = ["ServiceAllocations", "Transaction"]
+__all__ = ["ServiceAllocations", "Transaction", "needs_health_check", "node_port_path"]
 
 _SPEC = FieldPath.root("spec")
 _CLUSTER_IPS = _SPEC.child("clusterIPs")
-# The model keeps enum-like fields as plain strings (api/service.py), so these are strings too.
-_FAMILIES = [f.value for f in IPFamily]
-_POLICIES = [p.value for p in IPFamilyPolicy]
-_SINGLE = IPFamilyPolicy.SINGLE_STACK.value
-_REQUIRE = IPFamilyPolicy.REQUIRE_DUAL_STACK.value
-_IP_EXAMPLE = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
-
-
-class Transaction:
-    """What one create took from the allocators, to keep (:meth:`commit`) or give back.
-
-    The caller reverts when something after allocation fails (validation, storage). Reverting
-    releases in reverse order; a committed transaction can no longer be reverted.
-    """
-
-    __slots__ = ("_ips", "_node_ports", "_ports", "_state")
-
-    def __init__(self, node_ports: NodePortAllocator):
-        self._node_ports = node_ports
-        self._ips: list[tuple[ClusterIPAllocator, IP]] = []
-        self._ports: list[int] = []
-        self._state = "open"
-
-    @property
-    def cluster_ips(self) -> tuple[IP, ...]:
-        """The ClusterIPs this create took."""
-        return tuple(ip for _, ip in self._ips)
-
-    @property
-    def node_ports(self) -> tuple[int, ...]:
-        """The NodePorts (health-check port included) this create took."""
-        return tuple(self._ports)
-
-    @property
-    def state(self) -> str:
-        """``open``, ``committed`` or ``reverted``."""
-        return self._state
-
-    def commit(self) -> None:
-        """Keep everything (the Service was stored)."""
-        if self._state == "reverted":
-            raise RuntimeError("cannot commit a reverted allocation transaction")
-        self._state = "committed"
-
-    def revert(self) -> None:
-        """Give everything back (the create failed after allocation). Idempotent."""
-        if self._state == "committed":
-            raise RuntimeError("cannot revert a committed allocation transaction")
-        if self._state == "open":
-            for port in reversed(self._ports):
-                self._node_ports.release(port)
-            for allocator, ip in reversed(self._ips):
-                allocator.release(ip)
-        self._state = "reverted"
-
-    def _took_ip(self, allocator: ClusterIPAllocator, ip: IP) -> None:
-        self._ips.append((allocator, ip))
-
-    def _took_port(self, port: int) -> None:
-        self._ports.append(port)
 
 
 class ServiceAllocations:
@@ -204,33 +143,30 @@ class ServiceAllocations:
         health-check port), having given back anything this call took.
         """
         spec = svc.spec
-        name = svc.metadata.name or ""
-        cluster_ip = spec.cluster_ip or None
-        cluster_ips = list(spec.cluster_ips)
-        if cluster_ip and not cluster_ips:  # an old client set only the singular field
-            cluster_ips = [cluster_ip]
-        families = list(spec.ip_families)
-        policy = spec.ip_family_policy
+        if spec.cluster_ip and not spec.cluster_ips:  # an old client set only the singular field
+            svc = replace(svc, spec=replace(spec, cluster_ips=(spec.cluster_ip,)))
         txn = Transaction(self._node_ports)
         try:
-            if spec.type != ServiceType.EXTERNAL_NAME:
-                policy = self._init_ip_families(svc, cluster_ips, families)
-                self._allocate_cluster_ips(name, cluster_ips, families, txn)
-            ports = self._allocate_node_ports(name, spec, txn)
-            health_check = self._allocate_health_check(spec, txn)
+            svc = self.init_ip_families(svc, None)
+            svc = self.allocate_cluster_ips(svc, txn)
+            ports = self._allocate_node_ports(svc, txn)
+            health_check = self.allocate_health_check(svc, txn)
         except BaseException:
             txn.revert()
             raise
-        new_spec = replace(
-            spec,
-            cluster_ip=cluster_ips[0] if cluster_ips else cluster_ip,
-            cluster_ips=tuple(cluster_ips),
-            ip_families=tuple(families),
-            ip_family_policy=policy,
-            ports=ports,
-            health_check_node_port=health_check,
-        )
+        new_spec = replace(svc.spec, ports=ports, health_check_node_port=health_check)
         return replace(svc, spec=new_spec), txn
+
+    def allocate_for_update(self, new: Service, old: Service) -> tuple[Service, Transaction]:
+        """The update's allocation step (upstream ``beginUpdate``): see :mod:`.service_update`.
+
+        Returns the Service as the update will store it (allocated values patched in, new ones
+        allocated) and the transaction: commit it once the update is stored (that is when the
+        values the Service no longer needs are released), revert it if anything later fails.
+        """
+        from k8s_service_lab.allocators.service_update import allocate_update
+
+        return allocate_update(self, new, old)
 
     def release(self, svc: Service) -> None:
         """Give back everything a stored Service holds (it is being deleted)."""
@@ -243,110 +179,43 @@ class ServiceAllocations:
         for port in spec.ports:
             if port.node_port:
                 self._node_ports.release(port.node_port)
-        if _needs_health_check(spec) and spec.health_check_node_port:
+        if needs_health_check(spec) and spec.health_check_node_port:
             self._node_ports.release(spec.health_check_node_port)
 
-    def _init_ip_families(self, svc: Service, cluster_ips: list[str], families: list[str]) -> str:
-        """initIPFamilyFields: settle ``ipFamilyPolicy`` (returned), ``ipFamilies`` (in place)."""
-        spec, name = svc.spec, svc.metadata.name or ""
-        headless_selectorless = spec.cluster_ip == CLUSTER_IP_NONE and not spec.selector
-        policy = spec.ip_family_policy
-        if policy is None:
-            policy = _REQUIRE if headless_selectorless else _SINGLE
-        # The apiserver runs this part of validation first, so allocation sees sane input
-        # (upstream's "loose pre-validation"); its errors are returned alone.
-        normalized = replace(
-            spec,
-            cluster_ips=tuple(cluster_ips),
-            ip_families=tuple(families),
-            ip_family_policy=policy,
-        )
-        pre = validate_cluster_ips_related_fields(replace(svc, spec=normalized))
-        if pre:
-            raise ValidationError("Service", name, pre)
-        errors: list[FieldError] = []
-        policy_path = _SPEC.child("ipFamilyPolicy")
-        if policy == _SINGLE:
-            if len(cluster_ips) == 2:
-                errors.append(
-                    invalid(
-                        policy_path,
-                        policy,
-                        "must be 'RequireDualStack' or "
-                        "'PreferDualStack' when multiple cluster IPs are specified",
-                    )
-                )
-            if len(families) == 2:
-                errors.append(
-                    invalid(
-                        policy_path,
-                        policy,
-                        "must be 'RequireDualStack' or "
-                        "'PreferDualStack' when multiple IP families are specified",
-                    )
-                )
-        for i, text in enumerate(cluster_ips):
-            if text == CLUSTER_IP_NONE:
-                break
-            ip = parse_ip(text)
-            assert ip is not None  # checked by validate_cluster_ips_related_fields
-            family = family_of(ip)
-            if i >= len(families):  # an IP without a family says which family it wants
-                if family in self._by_family:
-                    families.append(family.value)
-                else:
-                    errors.append(
-                        invalid(
-                            _CLUSTER_IPS.index(i),
-                            list(cluster_ips),
-                            f"{family} is not configured on this cluster",
-                        )
-                    )
-        if errors:
-            raise ValidationError("Service", name, errors)
-        if headless_selectorless:
-            # Allowed to name both families even on a single-stack cluster: no IP is needed.
-            if not families:
-                families.append(self._default_family.value)
-            if len(families) < 2 and policy != _SINGLE:
-                families.append(_other(families[0]))
-            return policy
-        if policy == _REQUIRE and len(self._by_family) < 2:
-            errors.append(
-                invalid(
-                    policy_path, policy, "this cluster is not configured for dual-stack services"
-                )
-            )
-        for i, wanted in enumerate(families):
-            if wanted not in self._by_family:
-                errors.append(
-                    invalid(
-                        _SPEC.child("ipFamilies").index(i), wanted, "not configured on this cluster"
-                    )
-                )
-        if errors:
-            raise ValidationError("Service", name, errors)
-        if not families:
-            families.append(self._default_family.value)
-        if policy != _SINGLE and len(families) == 1 and len(self._by_family) == 2:
-            families.append(_other(families[0]))
-        return policy
+    # -- steps shared with the update path ------------------------------------------------
 
-    def _allocate_cluster_ips(
-        self, name: str, cluster_ips: list[str], families: list[str], txn: Transaction
-    ) -> None:
-        """One IP per family: the requested one, or a dynamic pick; fills ``cluster_ips``."""
-        if cluster_ips and cluster_ips[0] == CLUSTER_IP_NONE:
-            return  # headless: no IPs
+    def init_ip_families(self, svc: Service, old: Service | None) -> Service:
+        """:func:`~.families.init_ip_family_fields` against this cluster's families."""
+        configured = tuple(family.value for family in self._by_family)
+        return init_ip_family_fields(svc, old, configured, self._default_family.value)
+
+    def allocate_cluster_ips(
+        self, svc: Service, txn: Transaction, *, only: int | None = None
+    ) -> Service:
+        """One IP per ``ipFamilies`` entry: the requested one, or a dynamic pick.
+
+        ``only`` restricts the work to one index (a dual-stack upgrade allocates just the
+        secondary). ExternalName and headless Services get no IPs. Requested IPs that are taken
+        or out of range fail on ``spec.clusterIPs`` with the whole list as the value; a full
+        range is the apiserver's 500.
+        """
+        spec = svc.spec
+        if spec.type == ServiceType.EXTERNAL_NAME:
+            return svc
+        if spec.cluster_ips and spec.cluster_ips[0] == CLUSTER_IP_NONE:
+            return svc  # headless: no IPs
+        families = spec.ip_families
         # Families without a requested IP get an empty marker; the error value shows them.
-        cluster_ips.extend([""] * (len(families) - len(cluster_ips)))
+        cluster_ips = list(spec.cluster_ips) + [""] * (len(families) - len(spec.cluster_ips))
         picked: dict[int, IP] = {}
         for i, family in enumerate(families):
+            if only is not None and i != only:
+                continue
             allocator = self._by_family[IPFamily(family)]
             requested = cluster_ips[i]
             if not requested:
                 picked[i] = allocator.allocate_next()  # a full range is a 500, as upstream
-                txn._took_ip(allocator, picked[i])
+                txn.took_ip(allocator, picked[i])
                 continue
             ip = parse_ip(requested)
             assert ip is not None  # checked by validate_cluster_ips_related_fields
@@ -354,25 +223,57 @@ class ServiceAllocations:
                 allocator.allocate(ip)
             except AllocatorError as err:
                 detail = f"failed to allocate IP {requested}: {err}"
-                raise ValidationError(
-                    "Service", name, [invalid(_CLUSTER_IPS, list(cluster_ips), detail)]
-                ) from err
-            txn._took_ip(allocator, ip)
+                name = svc.metadata.name or ""
+                error = invalid(_CLUSTER_IPS, list(cluster_ips), detail)
+                raise ValidationError("Service", name, [error]) from err
+            txn.took_ip(allocator, ip)
         for i, ip in picked.items():
             cluster_ips[i] = str(ip)
+        first = cluster_ips[0] if cluster_ips else spec.cluster_ip
+        return replace(svc, spec=replace(spec, cluster_ip=first, cluster_ips=tuple(cluster_ips)))
 
-    def _allocate_node_ports(
-        self, name: str, spec: ServiceSpec, txn: Transaction
-    ) -> tuple[ServicePort, ...]:
-        """NodePorts for NodePort and LoadBalancer Services (initNodePorts)."""
+    def take_node_port(self, svc: Service, index: int, port: int, txn: Transaction) -> None:
+        """Take a requested NodePort for ``spec.ports[index]``, or fail on that field."""
+        try:
+            self._node_ports.allocate(port)
+        except AllocatorError as err:
+            error = invalid(node_port_path(index), port, str(err))
+            raise ValidationError("Service", svc.metadata.name or "", [error]) from err
+        txn.took_port(port)
+
+    def allocate_health_check(self, svc: Service, txn: Transaction) -> int | None:
+        """The health-check NodePort of a LoadBalancer with externalTrafficPolicy Local.
+
+        Upstream ``allocHealthCheckNodePort``: the requested port, else a dynamic pick; both
+        failures are 500s.
+        """
+        spec = svc.spec
+        requested = spec.health_check_node_port
+        if not needs_health_check(spec):
+            return requested
+        if requested:
+            try:
+                self._node_ports.allocate(requested)
+            except AllocatorError as err:  # upstream makes this an internal error (500)
+                what = f"requested HealthCheck NodePort {requested}"
+                raise AllocationError(what, str(err)) from err
+            txn.took_port(requested)
+            return requested
+        try:
+            port = self._node_ports.allocate_next()
+        except RangeFullError as err:
+            # Upstream prints the port variable it failed to fill, which is still 0.
+            raise RangeFullError("a HealthCheck NodePort 0") from err
+        txn.took_port(port)
+        return port
+
+    def _allocate_node_ports(self, svc: Service, txn: Transaction) -> tuple[ServicePort, ...]:
+        """NodePorts for a new NodePort or LoadBalancer Service (upstream ``initNodePorts``)."""
+        spec = svc.spec
         ports = list(spec.ports)
         if spec.type not in (ServiceType.NODE_PORT, ServiceType.LOAD_BALANCER):
             return tuple(ports)
-        # A LoadBalancer with allocateLoadBalancerNodePorts=false only gets what it asks for.
-        allocate_all = (
-            spec.type == ServiceType.NODE_PORT
-            or spec.allocate_load_balancer_node_ports is not False
-        )
+        allocate_all = should_allocate_node_ports(spec)
         by_port: dict[int, int] = {}  # ports with the same `port` number share one NodePort
         for i, sp in enumerate(ports):
             requested = sp.node_port or 0
@@ -383,55 +284,38 @@ class ServiceAllocations:
                 # A NodePort requested by any port with this number serves them all.
                 wanted = next((p.node_port for p in ports if p.port == sp.port and p.node_port), 0)
                 if wanted:
-                    self._take_node_port(name, i, wanted, txn)
+                    self.take_node_port(svc, i, wanted, txn)
                 else:
                     wanted = self._node_ports.allocate_next()  # full: a 500, as upstream
-                    txn._took_port(wanted)
+                    txn.took_port(wanted)
                 ports[i] = replace(sp, node_port=wanted)
                 by_port[sp.port] = wanted
             elif requested != shared:
                 if requested == 0:
                     ports[i] = replace(sp, node_port=shared)
                 else:  # a second number for the same port: taken as well, if it can be
-                    self._take_node_port(name, i, requested, txn)
+                    self.take_node_port(svc, i, requested, txn)
         return tuple(ports)
 
-    def _take_node_port(self, name: str, index: int, port: int, txn: Transaction) -> None:
-        try:
-            self._node_ports.allocate(port)
-        except AllocatorError as err:
-            path = _SPEC.child("ports").index(index).child("nodePort")
-            raise ValidationError("Service", name, [invalid(path, port, str(err))]) from err
-        txn._took_port(port)
 
-    def _allocate_health_check(self, spec: ServiceSpec, txn: Transaction) -> int | None:
-        """The health-check NodePort of a LoadBalancer with externalTrafficPolicy Local."""
-        requested = spec.health_check_node_port
-        if not _needs_health_check(spec):
-            return requested
-        if requested:
-            try:
-                self._node_ports.allocate(requested)
-            except AllocatorError as err:  # upstream makes this an internal error (500)
-                what = f"requested HealthCheck NodePort {requested}"
-                raise AllocationError(what, str(err)) from err
-            txn._took_port(requested)
-            return requested
-        try:
-            port = self._node_ports.allocate_next()
-        except RangeFullError as err:
-            # Upstream prints the port variable it failed to fill, which is still 0.
-            raise RangeFullError("a HealthCheck NodePort 0") from err
-        txn._took_port(port)
-        return port
+def node_port_path(index: int) -> FieldPath:
+    """``spec.ports[index].nodePort``."""
+    return _SPEC.child("ports").index(index).child("nodePort")
 
 
-def _needs_health_check(spec: ServiceSpec) -> bool:
+def needs_health_check(spec: ServiceSpec) -> bool:
+    """A LoadBalancer with ``externalTrafficPolicy: Local`` (upstream ``NeedsHealthCheck``)."""
     return (
         spec.type == ServiceType.LOAD_BALANCER
         and spec.external_traffic_policy == TrafficPolicy.LOCAL
     )
 
 
-def _other(family: str) -> str:
-    return (IPFamily.IPV6 if family == IPFamily.IPV4 else IPFamily.IPV4).value
+def should_allocate_node_ports(spec: ServiceSpec) -> bool:
+    """NodePort always; LoadBalancer unless ``allocateLoadBalancerNodePorts: false``."""
+    if spec.type == ServiceType.NODE_PORT:
+        return True
+    return (
+        spec.type == ServiceType.LOAD_BALANCER
+        and spec.allocate_load_balancer_node_ports is not False
+    )

@@ -26,7 +26,8 @@ R = TypeVar("R", bound=Resource)
 class Client(Protocol):
     """create / update / delete / get / find / list, and the cluster's clock."""
 
-    clock: Clock
+    @property
+    def clock(self) -> Clock: ...
 
     def create(self, obj: R) -> R: ...
 

@@ -190,13 +190,13 @@ class Store:
         meta = replace(
             obj.metadata,
             uid=old.metadata.uid,
-            resource_version=str(revision),
+            resource_version=old.metadata.resource_version,
             generation=generation,
             creation_timestamp=old.metadata.creation_timestamp,
         )
-        stored: R = replace(obj, metadata=meta)
-        if stored == old:
+        if replace(obj, metadata=meta) == old:
             return old  # a no-op write changes nothing and tells nobody, as on a real server
+        stored: R = replace(obj, metadata=replace(meta, resource_version=str(revision)))
         self._commit(EventType.MODIFIED, stored, old)
         return stored
 
