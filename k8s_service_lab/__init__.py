@@ -9,6 +9,8 @@ does them.
     True
 """
 
+import typing as _typing
+
 from k8s_service_lab.__about__ import __version__
 from k8s_service_lab.errors import (
     AllocationError,
@@ -23,9 +25,25 @@ from k8s_service_lab.errors import (
 )
 from k8s_service_lab.labels import Selector, parse_selector
 
+if _typing.TYPE_CHECKING:
+    from k8s_service_lab.cluster import ApplyError, Cluster
+
+
+def __getattr__(name: str) -> object:
+    # The cluster pulls in YAML and the whole control plane; import it on first use so that
+    # ``ksl --help`` (which imports this package) stays fast.
+    if name in ("Cluster", "ApplyError"):
+        from k8s_service_lab import cluster
+
+        return getattr(cluster, name)
+    raise AttributeError(f"module 'k8s_service_lab' has no attribute {name!r}")
+
+
 __all__ = [
     "AllocationError",
     "AlreadyExistsError",
+    "ApplyError",
+    "Cluster",
     "ConfigError",
     "DecodeError",
     "NotFoundError",

@@ -30,6 +30,7 @@ __all__ = [
     "aggregate",
     "duplicate",
     "forbidden",
+    "go_html_escape",
     "go_json",
     "go_quote",
     "internal",
@@ -180,10 +181,14 @@ def render_value(value: object) -> str:
 
 def go_json(value: object) -> str:
     """JSON as Go's ``json.Marshal`` writes it: compact, with ``<``, ``>``, ``&`` escaped."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return go_html_escape(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+
+
+def go_html_escape(json_text: str) -> str:
+    """Escape JSON text as Go's encoder does by default (``<`` → ``\\u003c`` ...)."""
     for raw, escaped in _GO_JSON_ESCAPES:
-        text = text.replace(raw, escaped)
-    return text
+        json_text = json_text.replace(raw, escaped)
+    return json_text
 
 
 _GO_JSON_ESCAPES: Final = (

@@ -45,6 +45,7 @@ from k8s_service_lab.api import KINDS, Resource
 from k8s_service_lab.api.gotypes import Field, GoType, ListOf, MapOf, Ref, Scalar, Struct
 from k8s_service_lab.api.schema import ROOTS, STRUCTS
 from k8s_service_lab.api.yamldoc import IMPLICIT_RESOLVERS
+from k8s_service_lab.field import go_html_escape
 
 __all__ = ["list_object", "to_dict", "to_json", "to_yaml"]
 
@@ -93,10 +94,7 @@ def to_json(resources: Resource | Iterable[Resource], *, as_list: bool = False) 
         data: object = to_dict(resources)
     else:
         data = list_object(_items(resources))
-    text = json.dumps(data, indent=4, sort_keys=True, ensure_ascii=False)
-    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
-        text = text.replace(char, escaped)
-    return text + "\n"
+    return go_html_escape(json.dumps(data, indent=4, sort_keys=True, ensure_ascii=False)) + "\n"
 
 
 def _items(resources: Resource | Iterable[Resource]) -> list[Resource]:

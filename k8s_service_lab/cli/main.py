@@ -80,6 +80,87 @@ def validate(
     raise typer.Exit(run_validate(filename, config, output))
 
 
+FilesOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "-f",
+        "--filename",
+        help="Apply these manifests (files or directories) to the fresh cluster first.",
+    ),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="kind cluster config (kind.x-k8s.io/v1alpha4)."),
+]
+SeedOption = Annotated[
+    int, typer.Option("--seed", help="Seed for allocations and generated names (reproducible).")
+]
+NamespaceOption = Annotated[
+    str, typer.Option("-n", "--namespace", help="Namespace (default: default).")
+]
+
+
+@app.command()
+def get(
+    kind: Annotated[str, typer.Argument(help="services, endpointslices, endpoints, pods, ...")],
+    name: Annotated[str | None, typer.Argument(help="One object's name.")] = None,
+    namespace: NamespaceOption = "default",
+    all_namespaces: Annotated[
+        bool, typer.Option("-A", "--all-namespaces", help="List across all namespaces.")
+    ] = False,
+    filename: FilesOption = None,
+    config: ConfigOption = None,
+    output: Annotated[
+        str | None, typer.Option("-o", "--output", help="wide, yaml, json or name.")
+    ] = None,
+    seed: SeedOption = 0,
+) -> None:
+    """Show objects of the embedded cluster as kubectl get does (columns, -o wide/yaml/json).
+
+    The cluster starts as a fresh kind cluster; objects given with -f are applied first.
+    """
+    from k8s_service_lab.cli.get import run_get
+
+    raise typer.Exit(
+        run_get(kind, name, namespace, all_namespaces, filename or [], config, output, seed)
+    )
+
+
+@app.command()
+def explain(
+    kind: Annotated[str, typer.Argument(help="service")],
+    name: Annotated[str, typer.Argument(help="The Service's name.")],
+    namespace: NamespaceOption = "default",
+    filename: FilesOption = None,
+    config: ConfigOption = None,
+    seed: SeedOption = 0,
+) -> None:
+    """Why does this Service have (no) endpoints? Selector vs each pod, readiness, ports."""
+    from k8s_service_lab.cli.inspect import run_explain
+
+    raise typer.Exit(run_explain(kind, name, namespace, filename or [], config, seed))
+
+
+@app.command()
+def dns(
+    name: Annotated[str, typer.Argument(help="A name, as a pod would look it up.")],
+    qtype: Annotated[
+        str, typer.Option("--type", "-t", help="A, AAAA, SRV, CNAME, PTR, TXT, SOA or NS.")
+    ] = "A",
+    namespace: Annotated[
+        str, typer.Option("-n", "--namespace", help="The asking pod's namespace.")
+    ] = "default",
+    filename: FilesOption = None,
+    config: ConfigOption = None,
+    output: Annotated[str, typer.Option("-o", "--output", help="text or json.")] = "text",
+    seed: SeedOption = 0,
+) -> None:
+    """Resolve a name as a pod would (search path, ndots:5) and print dig's answer section."""
+    from k8s_service_lab.cli.inspect import run_dns
+
+    raise typer.Exit(run_dns(name, qtype, namespace, filename or [], config, output, seed))
+
+
 def run() -> None:
     """Console-script entry point: library errors become a message and exit 1, no traceback."""
     from k8s_service_lab.errors import ServiceLabError

@@ -1,0 +1,292 @@
+"""The ``Cluster`` facade: a kind-shaped Kubernetes in one object, for labs, the CLI and tests.
+
+``Cluster()`` boots what ``kind create cluster`` leaves you with (DESIGN §5): the nodes, the
+system namespaces, ``default/kubernetes``, CoreDNS and ``kube-system/kube-dns``. Then
+``apply`` works like ``kubectl apply -f``, the controllers settle after every write, and every
+object can be read back as a real cluster would show it::
+
+    >>> from k8s_service_lab import Cluster
+    >>> cluster = Cluster()
+    >>> [svc.metadata.name for svc in cluster.list("services", namespace=None)]
+    ['kubernetes', 'kube-dns']
+    >>> results = cluster.apply('''
+    ... apiVersion: v1
+    ... kind: Service
+    ... metadata: {name: web}
+    ... spec: {selector: {app: web}, ports: [{port: 80, targetPort: 8080}]}
+    ... ''')
+    >>> results[0].kubectl()
+    'service/web created'
+    >>> cluster.resolve("web").answer.answer[0].type
+    'A'
+
+Everything random (ClusterIPs, node ports, generated names) comes from ``seed``, and time from
+a simulated clock that moves only with :meth:`Cluster.advance`: the same manifests always give
+the same cluster.
+"""
+
+from __future__ import annotations
+
+import builtins
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from k8s_service_lab.allocators.lbpool import LoadBalancerPool
+from k8s_service_lab.api import KINDS, Pod, Resource
+from k8s_service_lab.api.decode import Manifest, decode_text_entries, load_manifest_entries
+from k8s_service_lab.config import ClusterConfig
+from k8s_service_lab.controlplane.apiserver import APIServer
+from k8s_service_lab.controlplane.controllers import ControllerManager
+from k8s_service_lab.controlplane.controllers.endpoints import EndpointsController
+from k8s_service_lab.controlplane.controllers.endpointslice import EndpointSliceController
+from k8s_service_lab.controlplane.controllers.kubelet import Kubelet
+from k8s_service_lab.controlplane.controllers.loadbalancer import LoadBalancerController
+from k8s_service_lab.controlplane.controllers.replicaset import ReplicaSetController
+from k8s_service_lab.controlplane.controllers.scheduler import Scheduler
+from k8s_service_lab.controlplane.controllers.workloads import DeploymentController
+from k8s_service_lab.controlplane.dns import ClusterDNS
+from k8s_service_lab.controlplane.dnsresolver import Resolution, resolve
+from k8s_service_lab.controlplane.ipam import ClusterIPAM
+from k8s_service_lab.controlplane.store import Subscription, WatchEvent
+from k8s_service_lab.controlplane.system import apiserver_endpoints, bootstrap_objects, joined_nodes
+from k8s_service_lab.errors import ServiceLabError
+from k8s_service_lab.explain import ServiceExplanation, explain_service
+
+__all__ = ["ApplyError", "ApplyResult", "Cluster"]
+
+R = TypeVar("R", bound=Resource)
+
+#: How long ``kind create cluster`` takes, give or take: system objects are this old at start.
+BOOT_SECONDS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """One object of an apply: ``created``, ``configured``, ``unchanged`` — or its error."""
+
+    resource: Resource
+    action: str | None
+    source: str | None = None
+    line: int | None = None
+    error: ServiceLabError | None = None
+
+    @property
+    def reference(self) -> str:
+        return f"{type(self.resource).GROUP_KIND.lower()}/{self.resource.metadata.name}"
+
+    def kubectl(self) -> str:
+        """What ``kubectl apply`` prints for this object."""
+        if self.error is None:
+            return f"{self.reference} {self.action}"
+        where = f' when creating "{self.source}"' if self.source else ""
+        if self.error.reason is None:
+            return f"error: {self.error}"
+        return f"Error from server ({self.error.reason}): error{where}: {self.error}"
+
+
+class ApplyError(ServiceLabError):
+    """Some objects of an apply were refused; ``results`` holds every object's outcome."""
+
+    def __init__(self, results: Sequence[ApplyResult]):
+        self.results = tuple(results)
+        failed = [r for r in self.results if r.error is not None]
+        super().__init__("\n".join(r.kubectl() for r in failed))
+
+
+Source = str | Path | Resource | Sequence[str | Path] | Sequence[Resource]
+
+
+class Cluster:
+    """An embedded kind-shaped cluster: an APIServer, its controllers, its DNS."""
+
+    def __init__(self, config: ClusterConfig | None = None, *, seed: int = 0) -> None:
+        self.config = config if config is not None else ClusterConfig.default()
+        self.seed = seed
+        self.api = APIServer(self.config, seed=seed)
+        self.store = self.api.store
+        self.clock = self.store.clock
+        self.ipam = ClusterIPAM(self.config.cluster_nodes)
+        self.lb_pool = LoadBalancerPool.for_cluster(self.config)
+        self.kubelet = Kubelet(self.api, self.ipam)
+        self.controllers = ControllerManager(
+            self.store,
+            [
+                DeploymentController(self.api),
+                ReplicaSetController(self.api, random.Random(seed + 2)),
+                Scheduler(self.api),
+                self.kubelet,
+                EndpointSliceController(self.api, rng=random.Random(seed + 3)),
+                EndpointsController(self.api),
+                LoadBalancerController(self.api, self.lb_pool),
+            ],
+        )
+        self.dns = ClusterDNS(self.store)
+        self._boot()
+
+    def _boot(self) -> None:
+        # kubeadm init: namespaces, the control plane, kubernetes + CoreDNS; then the workers
+        # join. CoreDNS is scheduled while only the control plane exists, as on kind.
+        self.api.ensure_system_namespaces()
+        for obj in [*bootstrap_objects(self.config), *apiserver_endpoints(self.config)]:
+            if self.store.find(type(obj), obj.metadata.namespace, obj.metadata.name or "") is None:
+                self.api.create(obj, keep_status=True)
+        self.settle()
+        for obj in joined_nodes(self.config):
+            self.api.create(obj, keep_status=True)
+        self.settle()
+        self.advance(BOOT_SECONDS)
+
+    # -- time and settling -----------------------------------------------------------------
+
+    def settle(self) -> int:
+        """Run the controllers until nothing changes; returns how much work they did."""
+        return self.controllers.run_until_idle()
+
+    def advance(self, seconds: float) -> None:
+        """Let simulated time pass: terminating pods past their grace period go away."""
+        self.clock.advance(seconds)
+        self.api.finalize()
+        self.settle()
+
+    def now(self) -> str:
+        return self.clock.timestamp()
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def apply(self, source: Source, *, check: bool = True) -> builtins.list[ApplyResult]:
+        """Apply objects in order, like ``kubectl apply -f``: create, or update if present.
+
+        ``source`` is YAML text, a file or directory path (or several), or resource objects.
+        Refused objects change nothing; with ``check`` (the default) an :class:`ApplyError`
+        is raised after every object was tried, else the results carry the errors.
+        """
+        results = [self._apply_one(entry) for entry in _entries(source)]
+        if check and any(r.error is not None for r in results):
+            raise ApplyError(results)
+        return results
+
+    def _apply_one(self, entry: Manifest) -> ApplyResult:
+        obj = entry.resource
+        kind = type(obj)
+        namespace = obj.metadata.namespace or ("default" if kind.NAMESPACED else None)
+        try:
+            existing = self.store.find(kind, namespace, obj.metadata.name or "")
+            if existing is None:
+                # Pods keep a manifest's status so a lab can start a pod not-ready.
+                stored = self.api.create(obj, keep_status=isinstance(obj, Pod))
+                action = "created"
+            else:
+                stored = self.api.update(_merged(obj, existing))
+                action = "unchanged" if stored == existing else "configured"
+        except ServiceLabError as err:
+            return ApplyResult(obj, None, entry.source, entry.line, err)
+        self.settle()
+        return ApplyResult(stored, action, entry.source, entry.line)
+
+    def delete(
+        self,
+        kind: type[R] | str,
+        name: str,
+        namespace: str | None = "default",
+        *,
+        grace_period_seconds: int | None = None,
+    ) -> R:
+        """Delete like ``kubectl delete``: pods terminate gracefully unless grace is 0."""
+        cls = _kind(kind)
+        deleted = self.api.delete(
+            cls,
+            namespace if cls.NAMESPACED else None,
+            name,
+            grace_period_seconds=grace_period_seconds,
+        )
+        self.settle()
+        return deleted
+
+    def set_ready(self, name: str, ready: bool, namespace: str = "default") -> Pod:
+        """Make a pod pass or fail its readiness probe (what a lab does to "break" a pod)."""
+        pod = self.kubelet.set_ready(self.store.get(Pod, namespace, name), ready)
+        self.settle()
+        return pod
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, kind: type[R] | str, name: str, namespace: str | None = "default") -> Any:
+        """One object, like ``kubectl get KIND NAME`` (a NotFoundError when absent)."""
+        cls = _kind(kind)
+        return self.store.get(cls, namespace if cls.NAMESPACED else None, name)
+
+    def list(self, kind: type[R] | str, namespace: str | None = "default") -> Any:
+        """Objects of a kind in ``namespace`` (``None``: all namespaces), sorted like kubectl."""
+        cls = _kind(kind)
+        return self.store.list(cls, namespace if cls.NAMESPACED else None)
+
+    def watch(
+        self, handler: Callable[[WatchEvent], None], resource: str | None = None
+    ) -> Subscription:
+        """Call ``handler`` with every later event (of one resource, e.g. ``"pods"``)."""
+        return self.store.subscribe(handler, resource)
+
+    def events(self, since: int = 0) -> builtins.list[WatchEvent]:
+        """The event log: what happened, in order (since a resourceVersion)."""
+        return self.store.events(since)
+
+    def resolve(self, name: str, qtype: str = "A", *, namespace: str = "default") -> Resolution:
+        """Resolve ``name`` as a pod in ``namespace`` would (search path, ndots:5)."""
+        return resolve(self.dns, name, qtype, namespace=namespace)
+
+    def explain(self, name: str, namespace: str = "default") -> ServiceExplanation:
+        """Why this Service has (no) endpoints, pod by pod."""
+        return explain_service(self.api, namespace, name)
+
+
+def _merged(obj: Resource, existing: Resource) -> Resource:
+    """What ``kubectl apply`` sends, roughly: the manifest, plus what others added on top.
+
+    kubectl's three-way merge keeps fields it never managed — annotations and owner
+    references that controllers wrote — so re-applying a manifest does not fight them.
+    """
+    meta, old = obj.metadata, existing.metadata
+    annotations = {**old.annotations, **meta.annotations}
+    merged = replace(
+        meta,
+        annotations=annotations,
+        owner_references=meta.owner_references or old.owner_references,
+        finalizers=meta.finalizers or old.finalizers,
+    )
+    merged_obj = replace(obj, metadata=merged)
+    if hasattr(existing, "status"):
+        # Status is the controllers' to write; an apply never sends it.
+        merged_obj = replace(cast(Any, merged_obj), status=getattr(existing, "status"))  # noqa: B009
+    return merged_obj
+
+
+def _kind(kind: type[R] | str) -> type[R]:
+    if not isinstance(kind, str):
+        return kind
+    wanted = kind.lower()
+    for cls in KINDS.values():
+        if wanted in (cls.RESOURCE, cls.KIND.lower()):
+            return cls  # type: ignore[return-value]
+    raise ServiceLabError(f'the server doesn\'t have a resource type "{kind}"')
+
+
+def _entries(source: Source) -> list[Manifest]:
+    if isinstance(source, Path):
+        return load_manifest_entries(source)
+    if isinstance(source, str):
+        # YAML text has a newline or a colon; anything else is a path.
+        if "\n" in source or (":" in source and not Path(source).exists()):
+            return decode_text_entries(source)
+        return load_manifest_entries(source)
+    if not isinstance(source, Sequence):
+        return [Manifest(source, "<object>", None, 0)]
+    entries: list[Manifest] = []
+    for i, item in enumerate(source):
+        if isinstance(item, str | Path):
+            entries.extend(_entries(item))
+        else:
+            entries.append(Manifest(item, "<object>", None, i))
+    return entries
