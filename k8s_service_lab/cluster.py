@@ -81,10 +81,7 @@ class ApplyResult:
         """What ``kubectl apply`` prints for this object."""
         if self.error is None:
             return f"{self.reference} {self.action}"
-        where = f' when creating "{self.source}"' if self.source else ""
-        if self.error.reason is None:
-            return f"error: {self.error}"
-        return f"Error from server ({self.error.reason}): error{where}: {self.error}"
+        return self.error.kubectl_line(self.source)
 
 
 class ApplyError(ServiceLabError):

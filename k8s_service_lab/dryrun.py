@@ -27,25 +27,20 @@ just as a real cluster would refuse it::
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from k8s_service_lab.allocators.service import ServiceAllocations
-from k8s_service_lab.api import Namespace, Resource, Service
+from k8s_service_lab.api import Resource
 from k8s_service_lab.api.decode import Manifest, decode_text, load_manifest_entries
-from k8s_service_lab.api.defaults import default_object, with_namespace
-from k8s_service_lab.api.meta import ObjectMeta
-from k8s_service_lab.api.service import ServicePort, ServiceSpec
-from k8s_service_lab.api.validation import check
+from k8s_service_lab.api.defaults import with_namespace
 from k8s_service_lab.config import ClusterConfig
-from k8s_service_lab.errors import AlreadyExistsError, NotFoundError, ServiceLabError
+from k8s_service_lab.controlplane.apiserver import APIServer
+from k8s_service_lab.controlplane.system import system_objects
+from k8s_service_lab.errors import ServiceLabError
 
 __all__ = ["DryRun", "DryRunResult", "reference"]
-
-#: The namespaces a fresh kind cluster has.
-KIND_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system", "local-path-storage")
 
 
 def reference(resource: Resource) -> str:
@@ -80,14 +75,11 @@ class DryRunResult:
         """The line kubectl would print for this object."""
         if self.error is None:
             return f"{self.reference} valid"
-        where = f' when creating "{self.source}"' if self.source else ""
-        if self.error.reason is None:
-            return f"error: {self.error}"
-        return f"Error from server ({self.error.reason}): error{where}: {self.error}"
+        return self.error.kubectl_line(self.source)
 
 
 class DryRun:
-    """An empty kind cluster's apiserver, reduced to what a create checks.
+    """A fresh kind cluster's apiserver, without controllers: admission and storage only.
 
     ``config`` is a kind cluster config (DESIGN §5 defaults when ``None``); ``seed`` fixes the
     allocators' random picks so the IPs and ports they choose are reproducible.
@@ -95,13 +87,15 @@ class DryRun:
 
     def __init__(self, config: ClusterConfig | None = None, *, seed: int = 0) -> None:
         self.config = config if config is not None else ClusterConfig.default()
-        self.allocations = ServiceAllocations(self.config, random.Random(seed))
-        self._names: set[tuple[str, str | None, str]] = set()
-        self._namespaces: set[str] = set(KIND_NAMESPACES)
-        for svc in _system_services(self.config):
-            stored, txn = self.allocations.allocate_for_create(svc)
-            txn.commit()
-            self._remember(stored)
+        self.api = APIServer(self.config, seed=seed)
+        self.api.ensure_system_namespaces()
+        for obj in system_objects(self.config):
+            if self.api.find(type(obj), obj.metadata.namespace, obj.metadata.name or "") is None:
+                self.api.create(obj, keep_status=True)
+
+    @property
+    def allocations(self) -> ServiceAllocations:
+        return self.api.allocations
 
     def apply(self, paths: Sequence[str | Path]) -> list[DryRunResult]:
         """Create every object of these files or directories, in order."""
@@ -119,77 +113,10 @@ class DryRun:
         self, resource: Resource, *, source: str | None = None, line: int | None = None
     ) -> DryRunResult:
         """Create one object; the result holds it as stored, or the apiserver's error."""
-        if type(resource).NAMESPACED:
-            resource = with_namespace(resource, resource.metadata.namespace or "default")
         try:
-            stored = self._admit(resource)
+            stored = self.api.create(resource)
         except ServiceLabError as err:
+            if type(resource).NAMESPACED and resource.metadata.namespace is None:
+                resource = with_namespace(resource)
             return DryRunResult(resource, source, line, err)
         return DryRunResult(stored, source, line, None)
-
-    def _admit(self, resource: Resource) -> Resource:
-        namespace = resource.metadata.namespace
-        if namespace is not None and namespace not in self._namespaces:
-            raise NotFoundError("namespaces", namespace)
-        if resource.metadata.name is not None and self._key(resource) in self._names:
-            raise AlreadyExistsError(type(resource).RESOURCE, resource.metadata.name)
-        resource = default_object(resource)
-        if isinstance(resource, Service):
-            resource, txn = self.allocations.allocate_for_create(resource)
-            try:
-                check(resource)
-            except ServiceLabError:
-                txn.revert()
-                raise
-            txn.commit()
-        else:
-            check(resource)
-        self._remember(resource)
-        return resource
-
-    def _remember(self, resource: Resource) -> None:
-        self._names.add(self._key(resource))
-        if isinstance(resource, Namespace) and resource.metadata.name is not None:
-            self._namespaces.add(resource.metadata.name)
-
-    @staticmethod
-    def _key(resource: Resource) -> tuple[str, str | None, str]:
-        return (type(resource).RESOURCE, resource.metadata.namespace, resource.metadata.name or "")
-
-
-def _system_services(config: ClusterConfig) -> list[Service]:
-    """``default/kubernetes`` and ``kube-system/kube-dns``, holding their IPs as on kind."""
-    kubernetes = Service(
-        ObjectMeta(name="kubernetes", namespace="default", labels=_KUBERNETES_LABELS),
-        ServiceSpec(
-            type="ClusterIP",
-            cluster_ip=config.kubernetes_service_ip,
-            ports=(ServicePort(port=443, name="https", protocol="TCP", target_port=6443),),
-            session_affinity="None",
-            internal_traffic_policy="Cluster",
-        ),
-    )
-    kube_dns = Service(
-        ObjectMeta(name="kube-dns", namespace="kube-system", labels=_KUBE_DNS_LABELS),
-        ServiceSpec(
-            type="ClusterIP",
-            cluster_ip=config.dns_service_ip,
-            selector={"k8s-app": "kube-dns"},
-            ports=(
-                ServicePort(port=53, name="dns", protocol="UDP", target_port=53),
-                ServicePort(port=53, name="dns-tcp", protocol="TCP", target_port=53),
-                ServicePort(port=9153, name="metrics", protocol="TCP", target_port=9153),
-            ),
-            session_affinity="None",
-            internal_traffic_policy="Cluster",
-        ),
-    )
-    return [kubernetes, kube_dns]
-
-
-_KUBERNETES_LABELS = {"component": "apiserver", "provider": "kubernetes"}
-_KUBE_DNS_LABELS = {
-    "k8s-app": "kube-dns",
-    "kubernetes.io/cluster-service": "true",
-    "kubernetes.io/name": "CoreDNS",
-}

@@ -53,6 +53,17 @@ class ServiceLabError(Exception):
 
     reason: str | None = None
 
+    def kubectl_line(self, source: str | None = None) -> str:
+        """The line kubectl prints when creating from ``source`` fails this way.
+
+        ``Error from server (Invalid): error when creating "web.yaml": Service "web" is ...``
+        for errors an apiserver returns; ``error: ...`` for the client's own.
+        """
+        if self.reason is None:
+            return f"error: {self}"
+        where = f" when creating {go_quote(source)}" if source else ""
+        return f"Error from server ({self.reason}): error{where}: {self}"
+
 
 class SelectorError(ServiceLabError, ValueError):
     """A label selector that does not parse or does not validate (message as apimachinery's)."""
