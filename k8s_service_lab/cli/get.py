@@ -55,6 +55,12 @@ def run_get(
         )
         return 1
     cls = next(c for c in KINDS.values() if resource == c.RESOURCE)
+    if resource == "endpoints":
+        # What a v1.33+ apiserver sends with every v1 Endpoints read.
+        typer.echo(
+            "Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice",
+            err=True,
+        )
     cluster, ok = build_cluster(files, config_path, seed)
     ns = None if all_namespaces or not cls.NAMESPACED else (namespace or "default")
     if name is not None:
