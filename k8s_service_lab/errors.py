@@ -12,6 +12,7 @@ where there is one::
     ├── AllocationError        an allocator that cannot serve (500: "range is full")
     ├── NotFoundError          an object that does not exist
     ├── AlreadyExistsError     an object created twice
+    ├── ConflictError          a write that cannot apply to the object as it stands (409)
     └── PrerequisiteError      a missing privilege or tool ("needs root: ...")
 
     >>> from k8s_service_lab.errors import ValidationError
@@ -35,6 +36,7 @@ __all__ = [
     "AllocationError",
     "AlreadyExistsError",
     "ConfigError",
+    "ConflictError",
     "DecodeError",
     "NotFoundError",
     "PrerequisiteError",
@@ -166,3 +168,25 @@ class AlreadyExistsError(ServiceLabError):
 
 class PrerequisiteError(ServiceLabError):
     """Something the host must provide first: root, or a tool from a named package."""
+
+
+class ConflictError(ServiceLabError):
+    """A ``409 Conflict`` (``errors.NewConflict``): the write cannot be applied to the object as
+    it stands, e.g. binding a pod that is already bound.
+
+    ``Operation cannot be fulfilled on pods/binding "web": pod web is already assigned to node
+    "kind-worker"`` (kubectl prefixes ``Error from server (Conflict): ``).
+    """
+
+    reason = "Conflict"
+
+    def __init__(self, resource: str, name: str, cause: str):
+        self.resource = resource
+        self.name = name
+        self.cause = cause
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return (
+            f"Operation cannot be fulfilled on {self.resource} {go_quote(self.name)}: {self.cause}"
+        )

@@ -32,7 +32,9 @@ The pipeline follows the generic registry (``k8s.io/apiserver/pkg/registry/gener
 ``Store.Create`` / ``Store.Update``): BeginCreate/BeginUpdate (the Service storage's allocation
 hook, ``pkg/registry/core/service/storage``), then the strategy's PrepareForCreate/Update
 (status cleared on create, copied from the stored object on update, type-dependent fields
-dropped) and validation, then the write, then the allocation transaction's commit. Deletion —
+dropped) and validation, then the write, then the allocation transaction's commit. Status is
+written only through :meth:`APIServer.update_status` (the ``/status`` subresource) and a Pod's
+node only through :meth:`APIServer.bind` (``pods/binding``). Deletion —
 graceful for Pods, cascading for Namespaces, with the Service's Endpoints and allocations — is
 :mod:`.deletion`.
 
@@ -46,21 +48,29 @@ import builtins
 import random
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 from k8s_service_lab.allocators.service import ServiceAllocations
 from k8s_service_lab.allocators.service_update import drop_type_dependent_fields
-from k8s_service_lab.api import Namespace, Resource, Service
+from k8s_service_lab.api import Deployment, Namespace, Pod, Resource, Service
 from k8s_service_lab.api.defaults import default_object, with_namespace
 from k8s_service_lab.api.meta import ObjectMeta
+from k8s_service_lab.api.pod import PodCondition
 from k8s_service_lab.api.service import ServiceStatus
 from k8s_service_lab.api.validation import check, check_update, validate_service_status
+from k8s_service_lab.api.validation.meta import validate_object_meta_update
 from k8s_service_lab.config import ClusterConfig
 from k8s_service_lab.controlplane.deletion import Deleter
-from k8s_service_lab.controlplane.store import Clock, Store
-from k8s_service_lab.errors import AlreadyExistsError, NotFoundError, ValidationError
+from k8s_service_lab.controlplane.store import Clock, Store, status_field
+from k8s_service_lab.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    NotFoundError,
+    ValidationError,
+)
+from k8s_service_lab.field import FieldPath, go_quote, required
 
-__all__ = ["SYSTEM_NAMESPACES", "APIServer"]
+__all__ = ["SYSTEM_NAMESPACES", "APIServer", "ConflictError"]
 
 #: ``pkg/controlplane/controller/systemnamespaces``: what every apiserver creates at start.
 SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
@@ -143,15 +153,22 @@ class APIServer:
         return cast(R, stored)
 
     def update(self, obj: R) -> R:
-        """Admit and store a new version of an existing object (a PUT).
+        """Admit and store a new version of an existing object (a PUT of the main resource).
 
-        For Services this is the update path of :mod:`k8s_service_lab.allocators.service_update`;
-        the status always stays as stored (write it with :meth:`update_status`).
+        The status always stays as stored, whatever the caller sends: every kind's registry
+        strategy copies the old status in PrepareForUpdate (``pkg/registry/core/pod``,
+        ``core/service``, ``core/node``, ``core/namespace`` and ``apps/deployment``,
+        ``apps/replicaset`` ``strategy.go``), so ``kubectl apply`` can never change it; write
+        it with :meth:`update_status`. For Services this is the update path of
+        :mod:`k8s_service_lab.allocators.service_update`.
         """
         obj = self._placed(obj)
         kind = type(obj)
         old = self.store.get(kind, obj.metadata.namespace, obj.metadata.name or "")
         obj = replace(obj, metadata=_server_metadata(obj.metadata, old.metadata))
+        field = status_field(old)
+        if field is not None:
+            obj = replace(obj, **{field: getattr(old, field)})
         obj = default_object(obj)
         if not isinstance(obj, Service):
             check_update(obj, old)
@@ -159,7 +176,6 @@ class APIServer:
         assert isinstance(old, Service)
         svc, txn = self.allocations.allocate_for_update(obj, old)
         try:
-            svc = replace(svc, status=old.status)
             svc = drop_type_dependent_fields(svc, old)
             check_update(svc, old)
             stored = self.store.update(svc)
@@ -170,22 +186,78 @@ class APIServer:
         return cast(R, stored)
 
     def update_status(self, obj: R) -> R:
-        """Write only the status (the ``/status`` subresource): spec and metadata stay as stored.
+        """Write the status (the ``/status`` subresource): the spec always stays as stored.
 
-        A Service's status is defaulted (``ipMode: VIP`` for an ingress IP) and validated by
+        What each kind's status strategy does in PrepareForUpdate: the spec is the stored one;
+        metadata comes from the caller (and is validated as any metadata update) except that a
+        Pod keeps its stored ``ownerReferences`` and ``deletionTimestamp``
+        (``podStatusStrategy``) and a Deployment its stored labels
+        (``deploymentStatusStrategy``). A Namespace's status is its ``phase``. A Service's
+        status is defaulted (``ipMode: VIP`` for an ingress IP) and validated by
         ``ValidateServiceStatusUpdate``.
         """
         obj = self._placed(obj)
         old = self.store.get(type(obj), obj.metadata.namespace, obj.metadata.name or "")
-        if not hasattr(old, "status"):
+        field = status_field(old)
+        if field is None:
             raise TypeError(f"{type(old).__name__} has no status")
-        new = replace(old, status=_status_of(obj))
+        meta = _server_metadata(obj.metadata, old.metadata)
+        if isinstance(old, Pod):
+            meta = replace(
+                meta,
+                owner_references=old.metadata.owner_references,
+                deletion_timestamp=old.metadata.deletion_timestamp,
+            )
+        elif isinstance(old, Deployment):
+            meta = replace(meta, labels=old.metadata.labels)
+        new = replace(old, metadata=meta, **{field: getattr(obj, field)})
+        errors = validate_object_meta_update(new.metadata, old.metadata)
         if isinstance(new, Service) and isinstance(old, Service):
             new = default_object(new)
-            errors = validate_service_status(new, old)
-            if errors:
-                raise ValidationError(Service.GROUP_KIND, old.metadata.name or "", errors)
+            errors.extend(validate_service_status(new, old))
+        if errors:
+            raise ValidationError(type(old).GROUP_KIND, old.metadata.name or "", errors)
         return self.store.update(new)
+
+    def bind(self, pod_namespace: str | None, pod_name: str, node_name: str) -> Pod:
+        """Assign a pod to a node: what the ``pods/binding`` subresource does for a scheduler.
+
+        Mirrors ``BindingREST`` (``pkg/registry/core/pod/storage/storage.go``): only a pod
+        that is not being deleted and has no ``spec.nodeName`` yet can be bound; the write
+        sets ``spec.nodeName`` and the ``PodScheduled=True`` condition together (the node
+        itself is not looked up, as upstream does not either). A refusal is a ``409
+        Conflict``::
+
+            Operation cannot be fulfilled on pods/binding "web": pod web is already
+            assigned to node "kind-worker"
+        """
+        if not node_name:
+            # ValidatePodBinding: the target must name a node.
+            raise ValidationError("Binding", pod_name, [required(FieldPath.root("target", "name"))])
+        pod = self.store.get(Pod, pod_namespace or "default", pod_name)
+        if pod.metadata.deletion_timestamp is not None:
+            raise ConflictError(
+                "pods/binding",
+                pod_name,
+                f"pod {pod_name} is being deleted, cannot be assigned to a host",
+            )
+        if pod.spec.node_name:
+            raise ConflictError(
+                "pods/binding",
+                pod_name,
+                f"pod {pod_name} is already assigned to node {go_quote(pod.spec.node_name)}",
+            )
+        bound = replace(
+            pod,
+            spec=replace(pod.spec, node_name=node_name),
+            status=replace(
+                pod.status,
+                conditions=_with_condition(
+                    pod.status.conditions, PodCondition("PodScheduled", "True")
+                ),
+            ),
+        )
+        return self.store.update(bound)
 
     def delete(
         self,
@@ -252,5 +324,10 @@ def _server_metadata(new: ObjectMeta, old: ObjectMeta) -> ObjectMeta:
     )
 
 
-def _status_of(obj: Resource) -> Any:
-    return getattr(obj, "status", None)
+def _with_condition(
+    conditions: tuple[PodCondition, ...], condition: PodCondition
+) -> tuple[PodCondition, ...]:
+    """``UpdatePodCondition``: replace the condition of that type in place, else append it."""
+    if any(c.type == condition.type for c in conditions):
+        return tuple(condition if c.type == condition.type else c for c in conditions)
+    return (*conditions, condition)

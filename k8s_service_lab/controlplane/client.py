@@ -24,7 +24,13 @@ R = TypeVar("R", bound=Resource)
 
 @runtime_checkable
 class Client(Protocol):
-    """create / update / delete / get / find / list, and the cluster's clock."""
+    """create / update / update_status / delete / get / find / list, and the cluster's clock.
+
+    ``update`` writes the main resource (a stored status is kept); ``update_status`` writes the
+    ``/status`` subresource (the stored spec is kept), as on a real apiserver. A client that
+    also offers ``bind(namespace, name, node)`` (the ``pods/binding`` subresource) is used for
+    binding by the scheduler.
+    """
 
     @property
     def clock(self) -> Clock: ...
@@ -32,6 +38,8 @@ class Client(Protocol):
     def create(self, obj: R) -> R: ...
 
     def update(self, obj: R) -> R: ...
+
+    def update_status(self, obj: R) -> R: ...
 
     def delete(self, kind: type[R], namespace: str | None, name: str) -> R: ...
 

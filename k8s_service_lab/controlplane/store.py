@@ -31,12 +31,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from k8s_service_lab.api import Resource
 from k8s_service_lab.errors import AlreadyExistsError, NotFoundError, ServiceLabError
 
-__all__ = ["Clock", "EventType", "Key", "Store", "Subscription", "WatchEvent"]
+__all__ = ["Clock", "EventType", "Key", "Store", "Subscription", "WatchEvent", "status_field"]
 
 R = TypeVar("R", bound=Resource)
 #: ``(resource, namespace, name)``, e.g. ``("services", "default", "web")``.
@@ -200,6 +200,22 @@ class Store:
         self._commit(EventType.MODIFIED, stored, old)
         return stored
 
+    def update_status(self, obj: R) -> R:
+        """Write only ``obj``'s status onto the stored object (a bare ``/status`` subresource).
+
+        Spec and metadata stay as stored, so a Store stands in for the apiserver as a
+        controller's client in unit tests; admission (defaulting, validation, what a kind's
+        status strategy lets through) is the :class:`~.apiserver.APIServer`'s business.
+        """
+        key = key_of(obj)
+        old = self._objects.get(key)
+        if old is None:
+            raise NotFoundError(key[0], key[2])
+        name = status_field(old)
+        if name is None:
+            raise TypeError(f"{type(old).__name__} has no status")
+        return cast(R, self.update(replace(old, **{name: getattr(obj, name)})))
+
     def delete(self, kind: type[R], namespace: str | None, name: str) -> R:
         """Remove an object now (graceful deletion is the apiserver's business, not ours)."""
         obj = self.get(kind, namespace, name)
@@ -231,6 +247,18 @@ class Store:
         for resource, handler in list(self._watchers.values()):
             if resource is None or resource == key[0]:
                 handler(event)
+
+
+def status_field(obj: Resource) -> str | None:
+    """The attribute holding what the ``/status`` subresource writes, if the kind has one.
+
+    ``status`` for most kinds; a Namespace's only status is its ``phase`` (kept as a plain
+    attribute here); Endpoints and EndpointSlices have none.
+    """
+    for name in ("status", "phase"):
+        if hasattr(obj, name):
+            return name
+    return None
 
 
 def _spec_of(obj: Resource) -> Any:

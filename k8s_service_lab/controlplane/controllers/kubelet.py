@@ -157,13 +157,14 @@ class Kubelet:
             host_ips=host_ips,
         )
         started = replace(pod, status=status)
-        return self.client.update(with_readiness(started, not _asked_not_ready(pod)))
+        # Kubelet's status manager writes through pods/status (PatchPodStatus).
+        return self.client.update_status(with_readiness(started, not _asked_not_ready(pod)))
 
     def set_ready(self, pod: Pod, ready: bool) -> Pod:
         """Make a running pod's readiness probe pass (``True``) or fail (``False``)."""
         current = self.client.get(Pod, pod.metadata.namespace, str(pod.metadata.name))
         updated = with_readiness(current, ready)
-        return current if updated == current else self.client.update(updated)
+        return current if updated == current else self.client.update_status(updated)
 
     def _track(self, node: Node) -> None:
         cidrs = node.spec.pod_cidrs or ((node.spec.pod_cidr,) if node.spec.pod_cidr else ())

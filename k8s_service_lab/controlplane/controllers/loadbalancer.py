@@ -36,23 +36,14 @@ event would (``Failed to allocate IP for "default/web": no available IPs``).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Protocol, TypeVar
 
 from k8s_service_lab.allocators.lbpool import LoadBalancerPool, LoadBalancerPoolError
-from k8s_service_lab.api import Resource, Service
+from k8s_service_lab.api import Service
 from k8s_service_lab.api.service import LoadBalancerIngress, ServiceStatus, ServiceType
 from k8s_service_lab.controlplane.client import Client
 from k8s_service_lab.controlplane.store import WatchEvent
 
-__all__ = ["LoadBalancerController", "StatusClient", "wants_load_balancer"]
-
-R = TypeVar("R", bound=Resource)
-
-
-class StatusClient(Client, Protocol):
-    """A :class:`~k8s_service_lab.controlplane.client.Client` that can also write ``/status``."""
-
-    def update_status(self, obj: R) -> R: ...
+__all__ = ["LoadBalancerController", "wants_load_balancer"]
 
 
 def wants_load_balancer(svc: Service) -> bool:
@@ -66,7 +57,7 @@ class LoadBalancerController:
     name: str = "loadbalancer"
     watches: tuple[str, ...] = ("services",)
 
-    def __init__(self, client: StatusClient, pool: LoadBalancerPool) -> None:
+    def __init__(self, client: Client, pool: LoadBalancerPool) -> None:
         self.client = client
         self.pool = pool
         self._queue: dict[tuple[str | None, str], None] = {}

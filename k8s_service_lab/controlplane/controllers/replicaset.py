@@ -225,4 +225,5 @@ class ReplicaSetController:
         )
         if status == rs.status:
             return rs
-        return self.client.update(replace(rs, status=status))
+        # updateReplicaSetStatus writes through replicasets/status (UpdateStatus).
+        return self.client.update_status(replace(rs, status=status))

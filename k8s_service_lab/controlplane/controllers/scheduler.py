@@ -19,14 +19,19 @@ SelectorSpread achieve), then fewest pods overall (LeastAllocated's effect), the
     >>> store.get(Pod, "default", "web").spec.node_name
     'kind-worker'
 
-A pod that fits nowhere stays ``Pending`` with ``PodScheduled=False``; :meth:`Scheduler.failure`
-returns the ``Unschedulable`` reason and message exactly as v1.34 writes them.
+A pod that fits nowhere stays ``Pending`` with ``PodScheduled=False`` (written through
+``pods/status``); :meth:`Scheduler.failure` returns the ``Unschedulable`` reason and message
+exactly as v1.34 writes them. Binding goes through the client's ``bind`` (the ``pods/binding``
+subresource of :meth:`~k8s_service_lab.controlplane.apiserver.APIServer.bind`) when it has
+one; a bare :class:`~k8s_service_lab.controlplane.store.Store` gets the same result from a spec
+write and a status write.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol, runtime_checkable
 
 from k8s_service_lab.api.node import Node, Taint
 from k8s_service_lab.api.pod import Pod, PodCondition, Toleration
@@ -38,6 +43,7 @@ __all__ = [
     "REASON_NODE_SELECTOR",
     "REASON_TAINT",
     "REASON_UNSCHEDULABLE_NODE",
+    "Binder",
     "Scheduler",
     "SchedulingFailure",
     "controller_uid",
@@ -57,6 +63,13 @@ NO_NODES = "no nodes available to schedule pods"
 PREEMPTION_NOT_HELPFUL = "Preemption is not helpful for scheduling"
 #: The taint NodeUnschedulable lets a pod tolerate to land on a cordoned node.
 UNSCHEDULABLE_TAINT = Taint("node.kubernetes.io/unschedulable", "NoSchedule")
+
+
+@runtime_checkable
+class Binder(Protocol):
+    """A client with the ``pods/binding`` subresource (the APIServer; not a bare Store)."""
+
+    def bind(self, pod_namespace: str | None, pod_name: str, node_name: str) -> Pod: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,8 +262,25 @@ class Scheduler:
             )
             self._failures[key] = failure
             updated = _set_condition(pod, PodCondition("PodScheduled", "False"))
-            return pod if updated == pod else self.client.update(updated)
+            # The scheduler's updatePod patches pods/status with the condition.
+            return pod if updated == pod else self.client.update_status(updated)
         self._failures.pop(key, None)
-        # The Binding subresource sets nodeName and PodScheduled=True in one write.
-        bound = replace(pod, spec=replace(pod.spec, node_name=node.metadata.name))
-        return self.client.update(_set_condition(bound, PodCondition("PodScheduled", "True")))
+        return self._bind(pod, str(node.metadata.name))
+
+    def _bind(self, pod: Pod, node_name: str) -> Pod:
+        """``DefaultBinder``: POST ``pods/binding``, which sets nodeName and
+        ``PodScheduled=True`` in one write; without it, a spec write then a status write."""
+        if isinstance(self.client, Binder):
+            return self.client.bind(pod.metadata.namespace, str(pod.metadata.name), node_name)
+        placed = self.client.update(replace(pod, spec=replace(pod.spec, node_name=node_name)))
+        scheduled = PodCondition("PodScheduled", "True")
+        conditions = tuple(c for c in placed.status.conditions if c.type != scheduled.type)
+        if len(conditions) == len(placed.status.conditions):
+            conditions = (*conditions, scheduled)
+        else:  # UpdatePodCondition replaces the condition where it stands
+            conditions = tuple(
+                scheduled if c.type == scheduled.type else c for c in placed.status.conditions
+            )
+        return self.client.update_status(
+            replace(placed, status=replace(placed.status, conditions=conditions))
+        )

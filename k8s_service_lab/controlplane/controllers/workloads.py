@@ -307,4 +307,5 @@ class DeploymentController:
         )
         if status == current.status:
             return current
-        return self.client.update(replace(current, status=status))
+        # syncRolloutStatus writes through deployments/status (UpdateStatus).
+        return self.client.update_status(replace(current, status=status))
