@@ -70,3 +70,14 @@ def kind(session: nox.Session) -> None:
 def _ci_env() -> dict[str, str]:
     # Pass CI through explicitly: the kernel tier's "no skips in CI" rule keys on it.
     return {"CI": os.environ.get("CI", "")}
+
+
+@nox.session(python=PYTHON)
+def golden(session: nox.Session) -> None:
+    """Regenerate the golden rule dumps in ``tests/golden/`` (never edit them by hand).
+
+    Runs ``tests/golden/generate.py``; review the diff, then commit it with the change that
+    caused it. ``tests/unit/test_iptables_golden.py`` fails whenever the files are stale.
+    """
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "tests.golden.generate")
