@@ -37,6 +37,7 @@ from typing import Any, TypeVar, cast
 from k8s_service_lab.allocators.lbpool import LoadBalancerPool
 from k8s_service_lab.api import KINDS, Pod, Resource
 from k8s_service_lab.api.decode import Manifest, decode_text_entries, load_manifest_entries
+from k8s_service_lab.backends import BACKENDS, Backend
 from k8s_service_lab.config import ClusterConfig
 from k8s_service_lab.controlplane.apiserver import APIServer
 from k8s_service_lab.controlplane.controllers import ControllerManager
@@ -54,6 +55,8 @@ from k8s_service_lab.controlplane.store import Subscription, WatchEvent
 from k8s_service_lab.controlplane.system import apiserver_endpoints, bootstrap_objects, joined_nodes
 from k8s_service_lab.errors import ServiceLabError
 from k8s_service_lab.explain import ServiceExplanation, explain_service
+from k8s_service_lab.netfilter import Ruleset
+from k8s_service_lab.proxy import ProxyWatcher
 
 __all__ = ["ApplyError", "ApplyResult", "Cluster"]
 
@@ -121,6 +124,7 @@ class Cluster:
             ],
         )
         self.dns = ClusterDNS(self.store)
+        self._proxies: dict[tuple[str, str, int], tuple[ProxyWatcher, Backend]] = {}
         self._boot()
 
     def _boot(self) -> None:
@@ -233,6 +237,65 @@ class Cluster:
     def resolve(self, name: str, qtype: str = "A", *, namespace: str = "default") -> Resolution:
         """Resolve ``name`` as a pod in ``namespace`` would (search path, ndots:5)."""
         return resolve(self.dns, name, qtype, namespace=namespace)
+
+    # -- kube-proxy ----------------------------------------------------------------------------
+
+    def proxy(
+        self, mode: str | None = None, node: str | None = None, family: int = 4
+    ) -> tuple[ProxyWatcher, Backend]:
+        """The kube-proxy of ``node`` (default: the first worker) for one mode and IP family.
+
+        Each is created on first use and then kept: it watches the store from then on, as a
+        running kube-proxy does, so :meth:`sync` can send partial payloads.
+        """
+        mode = mode or self.config.networking.kube_proxy_mode
+        if mode not in BACKENDS:
+            modes = ", ".join(sorted(BACKENDS))
+            raise ServiceLabError(f'kube-proxy mode "{mode}" is not modelled yet (have: {modes})')
+        node = node or self.default_node()
+        try:
+            self.config.node(node)
+        except KeyError:
+            raise ServiceLabError(f'nodes "{node}" not found') from None
+        wanted = "IPv4" if family == 4 else "IPv6"
+        if family not in (4, 6) or not any(str(f) == wanted for f in self._families()):
+            raise ServiceLabError(f"this cluster has no {wanted} service network")
+        key = (mode, node, family)
+        if key not in self._proxies:
+            watcher = ProxyWatcher(self.store, node, wanted, self.config)
+            self._proxies[key] = (watcher, BACKENDS[mode](self.config, node, family))
+        return self._proxies[key]
+
+    def default_node(self) -> str:
+        """The first worker (where a Deployment's pods usually run), else the control plane."""
+        nodes = self.config.cluster_nodes
+        workers = [n.name for n in nodes if not n.is_control_plane]
+        return workers[0] if workers else nodes[0].name
+
+    def _families(self) -> builtins.list[str]:
+        return ["IPv4" if c.version == 4 else "IPv6" for c in self.config.service_cidrs]
+
+    def render(self, mode: str | None = None, node: str | None = None, family: int = 4) -> Ruleset:
+        """Everything kube-proxy establishes on ``node`` now: its full restore payload."""
+        watcher, backend = self.proxy(mode, node, family)
+        return backend.render(watcher.state())
+
+    def sync(self, mode: str | None = None, node: str | None = None, family: int = 4) -> Ruleset:
+        """Exactly what kube-proxy would pass to ``iptables-restore --noflush`` at this moment.
+
+        The first sync of a node is full; later ones are partial (only the Services that
+        changed since the previous sync, plus the top-level chains), as in KEP-3453.
+        """
+        watcher, backend = self.proxy(mode, node, family)
+        payload = backend.sync(watcher.state())
+        watcher.mark_synced()
+        return payload
+
+    def jump_rules(
+        self, mode: str | None = None, node: str | None = None, family: int = 4
+    ) -> Ruleset:
+        """The rules kube-proxy inserts into the built-in chains, outside the payload."""
+        return self.proxy(mode, node, family)[1].jump_rules()
 
     def explain(self, name: str, namespace: str = "default") -> ServiceExplanation:
         """Why this Service has (no) endpoints, pod by pod."""

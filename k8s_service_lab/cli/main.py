@@ -161,6 +161,36 @@ def dns(
     raise typer.Exit(run_dns(name, qtype, namespace, filename or [], config, output, seed))
 
 
+@app.command()
+def render(
+    filename: FilesOption = None,
+    config: ConfigOption = None,
+    mode: Annotated[
+        str | None,
+        typer.Option("--mode", help="kube-proxy mode (default: the config's kubeProxyMode)."),
+    ] = None,
+    node: Annotated[
+        str | None, typer.Option("--node", help="Node to render for (default: first worker).")
+    ] = None,
+    ip_family: Annotated[
+        int, typer.Option("--ip-family", help="4 (iptables) or 6 (ip6tables).")
+    ] = 4,
+    as_save: Annotated[
+        bool, typer.Option("--as-save", help="Print it as iptables-save shows it on a node.")
+    ] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="List every chain with what it is for.")
+    ] = False,
+    seed: SeedOption = 0,
+) -> None:
+    """Exactly what kube-proxy would load on a node: jump rules, then the restore payload."""
+    from k8s_service_lab.cli.render import run_render
+
+    raise typer.Exit(
+        run_render(filename or [], config, mode, node, ip_family, as_save, explain, seed)
+    )
+
+
 def run() -> None:
     """Console-script entry point: library errors become a message and exit 1, no traceback."""
     from k8s_service_lab.errors import ServiceLabError

@@ -15,6 +15,7 @@ targets; :mod:`.xtables_text` writes ``iptables-restore`` and ``iptables-save`` 
 
 from __future__ import annotations
 
+from k8s_service_lab.netfilter.restore import KernelTables
 from k8s_service_lab.netfilter.xtables import (
     BUILTIN_CHAINS,
     Chain,
@@ -88,6 +89,7 @@ __all__ = [
     "Iface",
     "Insert",
     "Jump",
+    "KernelTables",
     "Limit",
     "Log",
     "Mark",
