@@ -28,10 +28,12 @@ from collections.abc import Callable, Iterable
 
 from k8s_service_lab.netfilter.xtables import (
     BUILTIN_CHAINS,
+    ZERO,
     Chain,
     Insert,
     Rule,
     Ruleset,
+    Statement,
     Table,
 )
 from k8s_service_lab.netfilter.xtables_canon import canonical_rule, canonical_table
@@ -204,6 +206,8 @@ def _unknown(head: str, args: tuple[str, ...]) -> str:
 
 def match_text(m: Match, q: Quote, save: bool) -> str:
     """One piece of a rule as text (``q`` quotes free-form values)."""
+    if type(m) is Addr and not m.invert:
+        return f"-{m.direction} {m.cidr}"  # kube-proxy's every KUBE-SEP masquerade rule
     if isinstance(m, Comment):
         return f"-m comment --comment {q(m.text)}"
     if isinstance(m, Addr):
@@ -248,6 +252,8 @@ def match_text(m: Match, q: Quote, save: bool) -> str:
 
 
 def target_text(t: Target, q: Quote) -> str:
+    if type(t) is DNAT and not (t.random or t.persistent) and t.to is not None:
+        return f"-j DNAT --to-destination {t.to}"  # kube-proxy's every KUBE-SEP rule
     if isinstance(t, Jump):
         return f"-j {t.chain}"
     if isinstance(t, Goto):
@@ -343,25 +349,70 @@ def to_restore(
     _, tables = _tables(ruleset)
     out: list[str] = []
     append = out.append
-    cache: dict[int, str] = {}  # id(piece) -> text: backends share pieces between rules
+    # id(piece) -> its text, and id(tuple of pieces) -> their joined text: backends share
+    # pieces, and whole match tuples, between rules. Every table stays alive (``tables`` is
+    # a list) until the end, so no id is reused while the cache holds it.
+    cache: dict[int, str] = {}
+    get = cache.get
     for table in tables:
         builtins = BUILTIN_CHAINS.get(table.name, ())
         append(f"*{table.name}")
         for chain in table.chains:
-            if not (noflush_declarations and chain.name in builtins):
+            if chain.policy is None and chain.counters is ZERO and chain.name not in builtins:
+                append(f":{chain.name} - [0:0]")  # a fresh user chain, most of them
+            elif not (noflush_declarations and chain.name in builtins):
                 append(_declaration(chain))
         for st in table.statements:
-            if isinstance(st, Rule):
-                append(_restore_rule(st, cache))
-            elif isinstance(st, Insert):
-                pos = st.position
-                head = "-I" if pos == 1 else f"-I {st.rule.chain} {pos}"
-                append(_restore_rule(st.rule, cache, head))
+            if type(st) is not Rule or st.counters is not None:
+                append(_restore_statement(st, cache))
+                continue
+            # The common case, inlined: "-A CHAIN [MATCHES] [TARGET]".
+            matches = st.matches
+            head = f"-A {st.chain}"
+            if len(matches) == 1:  # keyed by the piece: one-piece tuples are rarely shared
+                m = matches[0]
+                text = get(id(m))
+                if text is None:
+                    text = cache[id(m)] = match_text(m, quote_restore, False)
+                head = f"{head} {text}"
+            elif matches:
+                text = get(id(matches))
+                if text is None:
+                    text = cache[id(matches)] = _matches_restore(matches, cache)
+                head = f"{head} {text}"
+            t = st.target
+            if t is None:
+                append(head)
+            elif type(t) is Jump:
+                append(f"{head} -j {t.chain}")
             else:
-                append(f"-X {st.name}")
+                text = get(id(t))
+                if text is None:
+                    text = cache[id(t)] = target_text(t, quote_restore)
+                append(f"{head} {text}")
         append("COMMIT")
     append("")
     return "\n".join(out)
+
+
+def _matches_restore(matches: tuple[Match, ...], cache: dict[int, str]) -> str:
+    texts = []
+    for m in matches:
+        text = cache.get(id(m))
+        if text is None:
+            text = cache[id(m)] = match_text(m, quote_restore, False)
+        texts.append(text)
+    return " ".join(texts)
+
+
+def _restore_statement(st: Statement, cache: dict[int, str]) -> str:
+    if isinstance(st, Rule):
+        return _restore_rule(st, cache)
+    if isinstance(st, Insert):
+        pos = st.position
+        head = "-I" if pos == 1 else f"-I {st.rule.chain} {pos}"
+        return _restore_rule(st.rule, cache, head)
+    return f"-X {st.name}"
 
 
 def _restore_rule(rule: Rule, cache: dict[int, str], op: str = "-A") -> str:

@@ -40,10 +40,15 @@ from k8s_service_lab.backends.iptables.names import (
     service_port_chains,
 )
 from k8s_service_lab.backends.iptables.options import LocalDetector, ProxierOptions
+from k8s_service_lab.backends.iptables.pieces import (
+    EndpointPieces,
+    probability,
+    statistic,
+    statistic_only,
+)
 from k8s_service_lab.backends.iptables.static import LOCALHOST_NODEPORT_COUNTER
 from k8s_service_lab.config import IP
 from k8s_service_lab.netfilter import (
-    DNAT,
     Accept,
     Addr,
     AddrType,
@@ -57,7 +62,6 @@ from k8s_service_lab.netfilter import (
     Recent,
     Reject,
     Rule,
-    Statistic,
     Target,
     TcpUdp,
 )
@@ -79,22 +83,6 @@ _ACCEPT, _DROP, _REJECT = Accept(), Drop(), Reject()
 _PROTOCOLS = {p: Protocol(p, module=True) for p in ("tcp", "udp", "sctp")}
 
 
-def probability(n: int) -> str:
-    """``proxier.probability(n)``: ``1/n`` printed with Go's ``%0.10f``."""
-    return f"{1.0 / n:0.10f}"
-
-
-# Upstream precomputes these strings for n <= 1000; sharing the match objects also lets the
-# serialiser render each one once.
-_STATISTICS = tuple(
-    Statistic("random", probability(n)) if n else Statistic("random", "0") for n in range(1001)
-)
-
-
-def _statistic(n: int) -> Statistic:
-    return _STATISTICS[n] if n < len(_STATISTICS) else Statistic("random", probability(n))
-
-
 @dataclass(slots=True)
 class RenderContext:
     """Per-proxier inputs that are the same for every Service port, plus name caches.
@@ -109,6 +97,7 @@ class RenderContext:
     large_cluster: bool = False
     _chains: dict[tuple[str, str], ServicePortChains] = field(default_factory=dict)
     _seps: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    _endpoints: dict[tuple[str, str, str, int], EndpointPieces] = field(default_factory=dict)
 
     @classmethod
     def for_tests(cls) -> RenderContext:
@@ -125,6 +114,26 @@ class RenderContext:
         if found is None:
             found = self._chains[key] = service_port_chains(name, protocol)
         return found
+
+    def endpoint(self, name: str, protocol: str, ep: EndpointInfo) -> EndpointPieces:
+        key = (name, protocol, ep.ip, ep.port)
+        found = self._endpoints.get(key)
+        if found is None:
+            found = self._endpoints[key] = EndpointPieces(name, protocol, ep.ip, ep.port)
+        return found
+
+    def trim(self, ports: int, endpoints: int) -> None:
+        """Forget cached names and pieces once they far outnumber what the cluster uses.
+
+        Called before a full pass with the live counts, so Services and endpoints that come
+        and go do not grow the caches for ever; what is still live is rebuilt on demand.
+        """
+        if len(self._chains) > 2 * ports + 1024:
+            self._chains.clear()
+        if len(self._endpoints) > 2 * endpoints + 1024:
+            self._endpoints.clear()
+        if len(self._seps) > 2 * endpoints + 1024:
+            self._seps.clear()
 
     def sep(self, name: str, protocol: str, endpoint: str) -> str:
         key = (name, protocol, endpoint)
@@ -315,15 +324,21 @@ def build_service_port(
         _endpoint_rules(rules, name, proto, info, names.svl, local, ctx)
 
     # 10. KUBE-SEP: hairpin masquerade, then DNAT.
-    sep_comment: tuple[Match, ...] = () if ctx.large_cluster else (Comment(name),)
+    large = ctx.large_cluster
+    sep_comment: tuple[Match, ...] = () if large else (Comment(name),)
     affinity = info.session_affinity == "ClientIP"
+    # Without affinity every endpoint's DNAT rule has the same matches: share the tuple.
+    dnat_matches = (*sep_comment, protocol)
+    endpoint = ctx.endpoint
     for ep in reachable:
-        endpoint = ep.endpoint
-        sep = ctx.sep(name, proto, endpoint)
-        chains.append(Chain(sep))
-        rules.append(Rule(sep, (*sep_comment, Addr("s", ep.ip)), _MASQ))
-        set_recent: tuple[Match, ...] = (Recent("set", name=sep),) if affinity else ()
-        rules.append(Rule(sep, (*sep_comment, *set_recent, protocol), DNAT(endpoint)))
+        e = endpoint(name, proto, ep)
+        sep = e.sep
+        chains.append(e.chain)
+        rules.append(Rule(sep, e.source if large else (*sep_comment, *e.source), _MASQ))
+        if affinity:
+            rules.append(Rule(sep, (*sep_comment, e.recent_set, protocol), e.dnat))
+        else:
+            rules.append(Rule(sep, dnat_matches, e.dnat))
 
     return ServicePortRules(
         tuple(filt),
@@ -349,18 +364,24 @@ def _endpoint_rules(
     Endpoint ``i`` of ``n`` is taken with probability ``1/(n-i)`` of what is left, so each
     is equally likely overall; the last rule is unconditional.
     """
-    comments: list[tuple[Match, ...]] = [
-        () if ctx.large_cluster else (Comment(f"{name} -> {ep.endpoint}"),) for ep in endpoints
-    ]
-    seps = [ctx.sep(name, proto, ep.endpoint) for ep in endpoints]
+    endpoint = ctx.endpoint
+    pieces = [endpoint(name, proto, ep) for ep in endpoints]
+    large = ctx.large_cluster
     if info.session_affinity == "ClientIP":
         seconds = info.sticky_max_age_seconds
-        for comment, sep in zip(comments, seps, strict=True):
-            check = Recent("rcheck", name=sep, seconds=seconds, reap=True)
-            rules.append(Rule(chain, (*comment, check), Jump(sep)))
-    n = len(endpoints)
-    for i, (comment, sep) in enumerate(zip(comments, seps, strict=True)):
-        if i < n - 1:
-            rules.append(Rule(chain, (*comment, _statistic(n - i)), Jump(sep)))
-        else:
-            rules.append(Rule(chain, comment, Jump(sep)))
+        for e in pieces:
+            check = Recent("rcheck", name=e.sep, seconds=seconds, reap=True)
+            rules.append(Rule(chain, (check,) if large else (*e.arrow, check), e.jump))
+    n = len(pieces)
+    if n == 0:
+        return
+    last = pieces[-1]
+    if large:
+        for i in range(n - 1):
+            rules.append(Rule(chain, statistic_only(n - i), pieces[i].jump))
+        rules.append(Rule(chain, (), last.jump))
+    else:
+        for i in range(n - 1):
+            e = pieces[i]
+            rules.append(Rule(chain, (*e.arrow, statistic(n - i)), e.jump))
+        rules.append(Rule(chain, last.arrow, last.jump))
