@@ -155,6 +155,12 @@ class Ruleset:
     family: int
     tables: tuple[Table, ...] = ()
 
+    def __str__(self) -> str:
+        """The ``iptables-restore`` text of this ruleset (what kube-proxy would send)."""
+        from k8s_service_lab.netfilter.xtables_text import to_restore  # text lives there
+
+        return to_restore(self)
+
     def table(self, name: str) -> Table | None:
         for t in self.tables:
             if t.name == name:

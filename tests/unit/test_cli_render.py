@@ -97,3 +97,10 @@ def test_render_matches_a_full_sync_on_a_fresh_proxy() -> None:
 def test_unknown_mode_raises_a_service_lab_error() -> None:
     with pytest.raises(ServiceLabError):
         Cluster().render(mode="ipvs")
+
+
+def test_a_rulesets_str_is_its_restore_text() -> None:
+    cluster = Cluster()
+    payload = cluster.render()
+    assert str(payload) == to_restore(payload)
+    assert str(payload).startswith("*filter\n")
