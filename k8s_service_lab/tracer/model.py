@@ -1,0 +1,144 @@
+"""The tracer's values: a packet, the node it meets, and what a trace found.
+
+A :class:`Packet` is the first packet of a new flow; a :class:`NodeContext` says which
+addresses the node owns (``-m addrtype LOCAL``) and where MASQUERADE rewrites to. A
+:class:`TraceResult` holds every :class:`Branch` a trace split into (``-m statistic``) with
+its exact probability, its :class:`Hop` list and the packet as it leaves.
+
+    >>> node = NodeContext.of(["172.18.0.3", "127.0.0.1"])
+    >>> node.masquerade_address
+    '172.18.0.3'
+    >>> Packet("10.244.2.5", "10.96.0.10", "udp", 40000, 53).proto
+    'udp'
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+
+__all__ = ["Branch", "Hop", "NodeContext", "Packet", "TraceResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """A packet's 5-tuple plus the interfaces it uses (``None``: not known).
+
+    ``in_iface`` is where an arriving packet came in; ``out_iface`` where the route sends it.
+    A rule with ``-i``/``-o`` is "not evaluated" when the interface it asks about is unknown.
+    """
+
+    src: str
+    dst: str
+    proto: str
+    sport: int
+    dport: int
+    in_iface: str | None = None
+    out_iface: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeContext:
+    """The node a trace runs on: its own addresses and (optionally) the pod CIDR.
+
+    ``masquerade_address`` is what MASQUERADE rewrites the source to: the kernel picks the
+    egress interface's primary address; we take the node's first non-loopback address in
+    address order (the node IP on a kind node, which has one interface).
+    """
+
+    local_addresses: frozenset[str]
+    cluster_cidr: str | None = None
+
+    @staticmethod
+    def of(addresses: Iterable[str], cluster_cidr: str | None = None) -> NodeContext:
+        return NodeContext(frozenset(addresses), cluster_cidr)
+
+    def is_local(self, address: str) -> bool:
+        ip = ipaddress.ip_address(address)
+        return any(ipaddress.ip_address(a) == ip for a in self.local_addresses)
+
+    @property
+    def masquerade_address(self) -> str | None:
+        ips = sorted(
+            (ipaddress.ip_address(a) for a in self.local_addresses),
+            key=lambda ip: (ip.version, ip.is_loopback, ip),
+        )
+        return str(ips[0]) if ips else None
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One rule a branch went through: where, the rule's text, its comment and why."""
+
+    table: str
+    chain: str
+    rule: str
+    comment: str | None
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """One way the packet can go, with its exact probability.
+
+    ``verdict`` is ``DNAT`` (accepted after a destination rewrite), ``ACCEPT`` (accepted by
+    an ``ACCEPT`` target somewhere), ``NONE`` (accepted only by falling off chains into an
+    ``ACCEPT`` policy), ``DROP`` or ``REJECT``. ``endpoint`` is the DNAT destination.
+    """
+
+    probability: Fraction
+    verdict: str
+    packet: Packet
+    hops: tuple[Hop, ...]
+    masquerade: bool
+    endpoint: tuple[str, int] | None
+
+
+@dataclass(frozen=True, slots=True)
+class TraceResult:
+    """Everything a trace found.
+
+    ``verdict``: ``DNAT`` when any branch DNATs; otherwise the branches' common verdict,
+    where ``ACCEPT`` and ``NONE`` together count as ``ACCEPT``; ``MIXED`` when branches
+    disagree otherwise (a random rule leading to different fates without DNAT).
+    ``endpoints`` are ``(ip, port, probability)`` in first-seen order, one per distinct
+    endpoint; ``masquerade`` is true when any branch was source-NATed. ``uncertain`` is
+    true when some rule could not be evaluated; ``not_evaluated`` names those rules.
+    """
+
+    verdict: str
+    branches: tuple[Branch, ...]
+    endpoints: tuple[tuple[str, int, Fraction], ...]
+    masquerade: bool
+    uncertain: bool
+    not_evaluated: tuple[str, ...] = ()
+
+    @staticmethod
+    def of(branches: Iterable[Branch], not_evaluated: Iterable[str]) -> TraceResult:
+        bs = tuple(branches)
+        probs: dict[tuple[str, int], Fraction] = {}
+        for b in bs:
+            if b.verdict == "DNAT" and b.endpoint is not None:
+                probs[b.endpoint] = probs.get(b.endpoint, Fraction(0)) + b.probability
+        verdicts = {b.verdict for b in bs}
+        if "DNAT" in verdicts:
+            verdict = "DNAT"
+        elif verdicts == {"NONE"}:
+            verdict = "NONE"
+        elif verdicts <= {"ACCEPT", "NONE"}:
+            verdict = "ACCEPT"
+        elif len(verdicts) == 1:
+            verdict = verdicts.pop()
+        else:
+            verdict = "MIXED"
+        names = tuple(dict.fromkeys(not_evaluated))
+        return TraceResult(
+            verdict,
+            bs,
+            tuple((ip, port, p) for (ip, port), p in probs.items()),
+            any(b.masquerade for b in bs),
+            bool(names),
+            names,
+        )
