@@ -57,6 +57,7 @@ from k8s_service_lab.errors import ServiceLabError
 from k8s_service_lab.explain import ServiceExplanation, explain_service
 from k8s_service_lab.netfilter import Ruleset
 from k8s_service_lab.proxy import ProxyWatcher
+from k8s_service_lab.tracer import NodeContext, Packet, Tracer, TraceResult, merge
 
 __all__ = ["ApplyError", "ApplyResult", "Cluster"]
 
@@ -296,6 +297,33 @@ class Cluster:
     ) -> Ruleset:
         """The rules kube-proxy inserts into the built-in chains, outside the payload."""
         return self.proxy(mode, node, family)[1].jump_rules()
+
+    def trace(
+        self,
+        src: str,
+        dst: str,
+        dport: int,
+        proto: str = "tcp",
+        *,
+        sport: int = 40000,
+        node: str | None = None,
+        mode: str | None = None,
+    ) -> TraceResult:
+        """Walk one new flow through ``node``'s kube-proxy rules (jump rules included).
+
+        A packet whose source is one of the node's own addresses is traced as the node
+        sending it (nat OUTPUT); any other as arriving on the node (nat PREROUTING).
+        """
+        node = node or self.default_node()
+        family = 6 if ":" in dst else 4
+        ruleset = merge(self.render(mode, node, family), self.jump_rules(mode, node, family))
+        cluster_node = self.config.node(node)
+        local = [str(a) for a in cluster_node.addresses]
+        cidrs = [c for c in self.config.pod_cidrs if c.version == family]
+        context = NodeContext.of(local, str(cidrs[0]) if cidrs else None)
+        tracer = Tracer(ruleset, context)
+        packet = Packet(src, dst, proto.lower(), sport, dport)
+        return tracer.sent(packet) if context.is_local(src) else tracer.arriving(packet)
 
     def explain(self, name: str, namespace: str = "default") -> ServiceExplanation:
         """Why this Service has (no) endpoints, pod by pod."""

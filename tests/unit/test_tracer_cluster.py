@@ -124,3 +124,19 @@ def test_unknown_port_on_cluster_ip_falls_through(cluster: Cluster) -> None:
     result = _tracer(cluster).arriving(pkt)
     assert result.verdict in ("NONE", "ACCEPT")
     assert result.endpoints == ()
+
+
+def test_cluster_trace_picks_the_path_from_the_source() -> None:
+    cluster = Cluster()
+    cluster.apply(APP)
+    svc = cluster.get("services", "web")
+    pods = [p for p in cluster.list("pods") if p.metadata.name.startswith("web-")]
+    from_pod = cluster.trace(pods[0].status.pod_ip, svc.spec.cluster_ip, 80)
+    assert from_pod.verdict == "DNAT"
+    assert sum(p for _, _, p in from_pod.endpoints) == 1
+    assert {ip for ip, _, _ in from_pod.endpoints} == {p.status.pod_ip for p in pods}
+    from_node = cluster.trace("172.18.0.3", svc.spec.cluster_ip, 80)  # kind-worker itself
+    assert from_node.verdict == "DNAT"
+    assert from_node.masquerade
+    empty = cluster.get("services", "empty")
+    assert cluster.trace("10.244.2.9", empty.spec.cluster_ip, 80).verdict == "REJECT"
