@@ -51,13 +51,17 @@ class NodeContext:
     local_addresses: frozenset[str]
     cluster_cidr: str | None = None
 
+    def __post_init__(self) -> None:
+        # Canonical text once, so is_local (asked for every addrtype rule) is a set lookup.
+        canonical = frozenset(str(ipaddress.ip_address(a)) for a in self.local_addresses)
+        object.__setattr__(self, "local_addresses", canonical)
+
     @staticmethod
     def of(addresses: Iterable[str], cluster_cidr: str | None = None) -> NodeContext:
         return NodeContext(frozenset(addresses), cluster_cidr)
 
     def is_local(self, address: str) -> bool:
-        ip = ipaddress.ip_address(address)
-        return any(ipaddress.ip_address(a) == ip for a in self.local_addresses)
+        return str(ipaddress.ip_address(address)) in self.local_addresses
 
     @property
     def masquerade_address(self) -> str | None:

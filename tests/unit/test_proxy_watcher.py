@@ -11,29 +11,8 @@ from k8s_service_lab.api import Node, Pod
 from k8s_service_lab.config import parse_config
 from k8s_service_lab.proxy import ProxyWatcher, ServiceName, ServicePortName
 from k8s_service_lab.proxy.state import build_node_state
+from tests.unit.test_cluster import WEB
 
-WEB = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 3
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-      - name: web
-        image: nginx
-        ports: [{name: http, containerPort: 8080}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: web}
-spec:
-  selector: {app: web}
-  ports: [{name: http, port: 80, targetPort: http}]
-"""
 HTTP = ServicePortName("default", "web", "http", "TCP")
 WEB_SVC = ServiceName("default", "web")
 
