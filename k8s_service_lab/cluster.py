@@ -298,6 +298,28 @@ class Cluster:
         """The rules kube-proxy inserts into the built-in chains, outside the payload."""
         return self.proxy(mode, node, family)[1].jump_rules()
 
+    def tracer(self, node: str | None = None, mode: str | None = None, family: int = 4) -> Tracer:
+        """A :class:`~k8s_service_lab.tracer.Tracer` over ``node``'s rules (jumps included).
+
+        Keep it to trace several connections as one session (``Tracer.remember``: ClientIP
+        affinity). The node's context is what the kernel would use: its addresses are LOCAL,
+        and it masquerades to a local pod from the pod CIDR's gateway (kindnet's veth
+        address), to anything else from the node IP.
+        """
+        node = node or self.default_node()
+        ruleset = merge(self.render(mode, node, family), self.jump_rules(mode, node, family))
+        cluster_node = self.config.node(node)
+        local = [str(a) for a in cluster_node.addresses if a.version == family]
+        local.append("127.0.0.1" if family == 4 else "::1")
+        cidrs = [c for c in self.config.pod_cidrs if c.version == family]
+        egress = [
+            (str(c), str(c.network_address + 1))
+            for c in cluster_node.pod_cidrs
+            if c.version == family
+        ]
+        context = NodeContext.of(local, str(cidrs[0]) if cidrs else None, egress)
+        return Tracer(ruleset, context)
+
     def trace(
         self,
         src: str,
@@ -314,16 +336,9 @@ class Cluster:
         A packet whose source is one of the node's own addresses is traced as the node
         sending it (nat OUTPUT); any other as arriving on the node (nat PREROUTING).
         """
-        node = node or self.default_node()
-        family = 6 if ":" in dst else 4
-        ruleset = merge(self.render(mode, node, family), self.jump_rules(mode, node, family))
-        cluster_node = self.config.node(node)
-        local = [str(a) for a in cluster_node.addresses]
-        cidrs = [c for c in self.config.pod_cidrs if c.version == family]
-        context = NodeContext.of(local, str(cidrs[0]) if cidrs else None)
-        tracer = Tracer(ruleset, context)
+        tracer = self.tracer(node, mode, 6 if ":" in dst else 4)
         packet = Packet(src, dst, proto.lower(), sport, dport)
-        return tracer.sent(packet) if context.is_local(src) else tracer.arriving(packet)
+        return tracer.sent(packet) if tracer.node.is_local(src) else tracer.arriving(packet)
 
     def explain(self, name: str, namespace: str = "default") -> ServiceExplanation:
         """Why this Service has (no) endpoints, pod by pod."""

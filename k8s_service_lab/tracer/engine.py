@@ -54,7 +54,9 @@ from k8s_service_lab.tracer.model import Branch, Hop, NodeContext, Packet, Trace
 __all__ = ["ARRIVING", "SENT", "TraceError", "Tracer", "merge"]
 
 # Hook order by priority (netfilter_ipv4.h: raw -300, mangle -150, nat DNAT -100,
-# filter 0, nat SNAT 100). "ROUTE" marks the routing decision after PREROUTING.
+# filter 0, nat SNAT 100). "ROUTE" marks the routing decision after PREROUTING; "LOOPBACK"
+# the return through lo of a packet the node sent to itself, which meets the INPUT hooks
+# (its connection is already NATed, so nat PREROUTING is not consulted again).
 ARRIVING = (
     ("raw", "PREROUTING"),
     ("mangle", "PREROUTING"),
@@ -75,6 +77,7 @@ SENT = (
     ("filter", "OUTPUT"),
     ("mangle", "POSTROUTING"),
     ("nat", "POSTROUTING"),
+    ("LOOPBACK", ""),
 )
 _MAX_DEPTH = 64
 _M32 = 0xFFFFFFFF
@@ -169,6 +172,7 @@ class Tracer:
         }
         self._index: dict[tuple[str, str], ChainIndex] = {}
         self._not_evaluated: list[str] = []
+        self._session: frozenset[tuple[str, str]] = frozenset()
 
     # -- public ----------------------------------------------------------------------------
 
@@ -180,12 +184,27 @@ class Tracer:
         """A packet the node itself (or a hostNetwork pod) sends."""
         return self._run(packet, SENT)
 
+    def remember(self, branch: Branch) -> None:
+        """Let later traces see what ``branch``'s ``-m recent --set`` rules recorded.
+
+        This is how ClientIP session affinity shows: trace a first connection, pick the
+        branch that happened, remember it, and the next connection from that client meets
+        the ``--rcheck`` rule of the chosen endpoint. (The ``--seconds`` timeout is taken
+        as not yet expired: a trace session has no clock.)
+        """
+        self._session = self._session | branch.recent
+
+    def forget(self) -> None:
+        """Start a new trace session: no ``recent`` list holds anything."""
+        self._session = frozenset()
+
     # -- hooks -----------------------------------------------------------------------------
 
     def _run(self, packet: Packet, hooks: tuple[tuple[str, str], ...]) -> TraceResult:
         self._not_evaluated = []
         done: list[Branch] = []
-        pending = [(_State(Flow(packet, original=packet)), hooks)]
+        start = Flow(packet, recent=self._session, original=packet)
+        pending = [(_State(start), hooks)]
         while pending:
             state, rest = pending.pop()
             if not rest:
@@ -194,6 +213,12 @@ class Tracer:
             (table, chain), rest = rest[0], rest[1:]
             if table == "VERDICT":
                 done.append(self._branch(state, chain))
+                continue
+            if table == "LOOPBACK":
+                if self.node.is_local(state.flow.packet.dst):
+                    pending.append((state, _TO_LOCAL + rest))
+                else:
+                    done.append(self._branch(state, None))
                 continue
             if table == "ROUTE":
                 local = self.node.is_local(state.flow.packet.dst)
@@ -210,7 +235,8 @@ class Tracer:
     def _branch(self, s: _State, verdict: str | None) -> Branch:
         if verdict is None:
             verdict = "DNAT" if s.endpoint else ("ACCEPT" if s.explicit else "NONE")
-        return Branch(s.prob, verdict, s.flow.packet, s.hops, s.masquerade, s.endpoint)
+        recent = s.flow.recent - self._session
+        return Branch(s.prob, verdict, s.flow.packet, s.hops, s.masquerade, s.endpoint, recent)
 
     def _hook(self, table: str, chain: str, state: _State) -> list[tuple[_State, str]]:
         rules = self._rules.get(table)
@@ -343,7 +369,7 @@ class Tracer:
             if type(t) is SNAT:
                 src = None if t.to is None else _split_hostport(t.to)[0]
             else:
-                src = self.node.masquerade_address
+                src = self.node.masquerade_for(flow.packet.dst)
             packet = flow.packet if src is None else replace(flow.packet, src=src)
             nflow = replace(flow, packet=packet, nat=flow.nat | {"SNAT"})
             return [(replace(s, flow=nflow, masquerade=True), "ACCEPT")]

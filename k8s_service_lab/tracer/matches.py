@@ -98,6 +98,13 @@ def probability(match: Statistic, mode: str = "intended") -> Fraction:
     '1/6'
     >>> str(probability(Statistic(probability="0.1666666667"), "written"))
     '1666666667/10000000000'
+    >>> str(probability(Statistic(probability="0.33333333349")))  # as iptables-save prints it
+    '1/3'
+
+    "intended" is the simplest fraction that either rounds to the written decimal or that
+    kube-proxy could have written for the 31-bit value the kernel stores: kube-proxy writes
+    ``%0.10f`` of 1/n, libxt_statistic stores ``lround(2^31 * p)``, and ``iptables-save``
+    prints that back with 11 decimals — so both texts lead back to 1/n.
     """
     if mode == "written":
         return match.fraction()
@@ -107,7 +114,12 @@ def probability(match: Statistic, mode: str = "intended") -> Fraction:
     text = match.probability or "0"
     digits = len(text.partition(".")[2])
     half = Fraction(1, 2 * 10**digits)
-    return _simplest(max(written - half, Fraction(0)), min(written + half, Fraction(1)))
+    by_text = _simplest(max(written - half, Fraction(0)), min(written + half, Fraction(1)))
+    stored = match.kernel_fraction()
+    # Every 10-decimal text that stores as this value, and every fraction that rounds to one.
+    slack = Fraction(1, 2 * 0x80000000) + Fraction(1, 2 * 10**10)
+    by_kernel = _simplest(max(stored - slack, Fraction(0)), min(stored + slack, Fraction(1)))
+    return min(by_text, by_kernel, key=lambda f: (f.denominator, f != written))
 
 
 def in_cidr(address: str, cidr: str) -> bool:
@@ -182,7 +194,9 @@ def evaluate(
         if match.mode != "random" or match.probability is None:
             return None, f"statistic --mode {match.mode} depends on packet counters"
         prob = probability(match, probabilities)
-        return (1 - prob if match.invert else prob), f"{bang}--probability {match.probability}"
+        prob = 1 - prob if match.invert else prob
+        why = f"{bang}--probability {match.probability}: {prob} of the flows that get here"
+        return prob, why
     if type(match) is Recent:
         return _recent(match, flow)
     if type(match) is Fragment:

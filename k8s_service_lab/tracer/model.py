@@ -45,11 +45,19 @@ class NodeContext:
 
     ``masquerade_address`` is what MASQUERADE rewrites the source to: the kernel picks the
     egress interface's primary address; we take the node's first non-loopback address in
-    address order (the node IP on a kind node, which has one interface).
+    address order (the node IP on a kind node, which has one interface). ``egress`` refines
+    that per destination: ``(cidr, address)`` pairs, first match wins — on a kind node a
+    local pod is reached through its veth, whose address is the pod CIDR's gateway
+    (10.244.N.1), so a masqueraded packet to a local pod comes from there.
+
+        >>> node = NodeContext.of(["172.18.0.3"], egress=[("10.244.1.0/24", "10.244.1.1")])
+        >>> node.masquerade_for("10.244.1.5"), node.masquerade_for("10.244.2.7")
+        ('10.244.1.1', '172.18.0.3')
     """
 
     local_addresses: frozenset[str]
     cluster_cidr: str | None = None
+    egress: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         # Canonical text once, so is_local (asked for every addrtype rule) is a set lookup.
@@ -57,8 +65,21 @@ class NodeContext:
         object.__setattr__(self, "local_addresses", canonical)
 
     @staticmethod
-    def of(addresses: Iterable[str], cluster_cidr: str | None = None) -> NodeContext:
-        return NodeContext(frozenset(addresses), cluster_cidr)
+    def of(
+        addresses: Iterable[str],
+        cluster_cidr: str | None = None,
+        egress: Iterable[tuple[str, str]] = (),
+    ) -> NodeContext:
+        return NodeContext(frozenset(addresses), cluster_cidr, tuple(egress))
+
+    def masquerade_for(self, destination: str) -> str | None:
+        """The source address MASQUERADE picks for a packet routed to ``destination``."""
+        ip = ipaddress.ip_address(destination)
+        for cidr, address in self.egress:
+            net = ipaddress.ip_network(cidr, strict=False)
+            if net.version == ip.version and ip in net:
+                return address
+        return self.masquerade_address
 
     def is_local(self, address: str) -> bool:
         return str(ipaddress.ip_address(address)) in self.local_addresses
@@ -98,6 +119,8 @@ class Branch:
     hops: tuple[Hop, ...]
     masquerade: bool
     endpoint: tuple[str, int] | None
+    #: ``(list, address)`` pairs this branch's ``-m recent --set`` rules recorded.
+    recent: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

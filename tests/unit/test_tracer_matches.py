@@ -147,8 +147,15 @@ def test_probability_modes(written: str, intended: Fraction) -> None:
     assert evaluate(inverted, FLOW, NODE)[0] == 1 - got
 
 
-def test_a_kernel_rendered_probability_stays_within_its_last_digit() -> None:
-    # iptables-save prints 11 decimals of the 31-bit fraction; no small fraction is that close.
-    got = probability(Statistic(probability="0.33333333349"))
-    assert abs(got - Fraction("0.33333333349")) <= Fraction(1, 2 * 10**11)
-    assert got != Fraction(1, 3)
+def test_a_kernel_printed_probability_reads_back_as_one_in_n() -> None:
+    # kube-proxy writes "%0.10f" of 1/n; libxt_statistic stores lround(2^31 * p); and
+    # iptables-save prints that back as "%.11f" of stored / 2^31. Both texts mean 1/n.
+    wrong = []
+    for n in range(1, 2001):
+        written = f"{1 / n:.10f}"
+        stored = int(float(written) * 0x80000000 + 0.5)
+        printed = f"{stored / 0x80000000:.11f}"
+        for text in (written, printed):
+            if probability(Statistic(probability=text)) != Fraction(1, n):
+                wrong.append((n, text))
+    assert wrong == []
