@@ -191,6 +191,92 @@ def render(
     )
 
 
+@app.command()
+def demo(seed: SeedOption = 0) -> None:
+    """A guided tour: a Deployment and a Service, from manifest to the packet at the pod.
+
+    Applies them to the embedded kind-shaped cluster and shows the ClusterIP allocation,
+    the pods, the EndpointSlice, kube-proxy's rules on one node and one traced packet.
+    """
+    from k8s_service_lab.cli.demo import run_demo
+
+    raise typer.Exit(run_demo(seed))
+
+
+@app.command()
+def trace(
+    src: Annotated[
+        str, typer.Option("--src", help="Source: an IP, pod/NAMESPACE/NAME or node/NAME.")
+    ],
+    dst: Annotated[
+        str,
+        typer.Option("--dst", help="Destination: an IP, svc/NAMESPACE/NAME, pod/… or node/NAME."),
+    ],
+    dport: Annotated[
+        int | None,
+        typer.Option("--dport", min=1, max=65535, help="Destination port (a svc/ may imply it)."),
+    ] = None,
+    proto: Annotated[
+        str | None, typer.Option("--proto", help="tcp, udp or sctp (default tcp).")
+    ] = None,
+    sport: Annotated[int, typer.Option("--sport", min=1, max=65535, help="Source port.")] = 40000,
+    node: Annotated[
+        str | None,
+        typer.Option("--node", help="Node whose rules the packet meets (default: see above)."),
+    ] = None,
+    output: Annotated[str, typer.Option("-o", "--output", help="text, json or mermaid.")] = "text",
+    filename: FilesOption = None,
+    config: ConfigOption = None,
+    mode: Annotated[
+        str | None,
+        typer.Option("--mode", help="kube-proxy mode (default: the config's kubeProxyMode)."),
+    ] = None,
+    dump: Annotated[
+        Path | None,
+        typer.Option("--dump", help="Trace through a real node's iptables-save output instead."),
+    ] = None,
+    node_ip: Annotated[
+        list[str] | None,
+        typer.Option("--node-ip", help="With --dump: the node's own address (repeatable)."),
+    ] = None,
+    cluster_cidr: Annotated[
+        str | None, typer.Option("--cluster-cidr", help="With --dump: the pod network CIDR.")
+    ] = None,
+    probabilities: Annotated[
+        str,
+        typer.Option(
+            "--probabilities",
+            help="Read --probability as intended (1/3), written (the decimal) or kernel.",
+        ),
+    ] = "intended",
+    seed: SeedOption = 0,
+) -> None:
+    """Where does this packet go, and why: every rule it meets, every endpoint it may reach.
+
+    Runs on the embedded cluster (manifests from -f applied first), or on a real node's
+    iptables-save dump with --dump. The source's node is used unless --node says otherwise.
+    """
+    from k8s_service_lab.cli.trace import TraceRequest, run_trace
+
+    if probabilities not in ("intended", "written", "kernel"):
+        raise typer.BadParameter("intended, written or kernel", param_hint="--probabilities")
+    request = TraceRequest(src, dst, dport, proto, sport, node)
+    raise typer.Exit(
+        run_trace(
+            request,
+            files=filename or [],
+            config_path=config,
+            mode=mode,
+            output=output,
+            dump=dump,
+            node_ips=node_ip or [],
+            cluster_cidr=cluster_cidr,
+            probabilities=probabilities,
+            seed=seed,
+        )
+    )
+
+
 def run() -> None:
     """Console-script entry point: library errors become a message and exit 1, no traceback."""
     from k8s_service_lab.errors import ServiceLabError

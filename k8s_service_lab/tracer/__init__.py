@@ -16,17 +16,20 @@ from k8s_service_lab.tracer.engine import ARRIVING, SENT, TraceError, Tracer, me
 from k8s_service_lab.tracer.index import ChainIndex, rule_key
 from k8s_service_lab.tracer.matches import Flow, evaluate
 from k8s_service_lab.tracer.model import Branch, Hop, NodeContext, Packet, TraceResult
+from k8s_service_lab.tracer.report import EndpointName, TraceReport
 
 __all__ = [
     "ARRIVING",
     "SENT",
     "Branch",
     "ChainIndex",
+    "EndpointName",
     "Flow",
     "Hop",
     "NodeContext",
     "Packet",
     "TraceError",
+    "TraceReport",
     "TraceResult",
     "Tracer",
     "evaluate",

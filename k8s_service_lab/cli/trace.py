@@ -1,0 +1,257 @@
+"""``ksl trace``: where does this packet go, and why — on the modelled cluster or a real dump.
+
+On the embedded cluster (``-f`` manifests applied first) the packet meets the rules kube-proxy
+would program on ``--node``; with ``--dump`` it meets a real node's ``iptables-save`` output,
+described by ``--node-ip`` (the addresses ``-m addrtype LOCAL`` matches) and
+``--cluster-cidr``. ``--src``/``--dst`` take addresses or, on the cluster, shorthands:
+
+- ``pod/NAMESPACE/NAME`` — the pod's IP; as a source it also picks the pod's node;
+- ``node/NAME`` — the node's IP; as a source the node sends the packet itself (nat OUTPUT);
+- ``svc/NAMESPACE/NAME`` — as a destination, the Service's ClusterIP (and, when the Service
+  has one port, its port and protocol).
+
+Without ``--node`` the trace runs on the source's node (a pod or node source), else on the
+node whose address is the destination (a NodePort), else on the first worker.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from k8s_service_lab.cluster import Cluster
+    from k8s_service_lab.tracer import EndpointName, TraceReport
+
+OUTPUTS = ("text", "json", "mermaid")
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRequest:
+    """The flow asked for on the command line, before shorthands are resolved."""
+
+    src: str
+    dst: str
+    dport: int | None
+    proto: str | None
+    sport: int
+    node: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    ip: str
+    node: str | None = None
+    #: A Service's ports as (port, protocol, name): the port is implied when there is one.
+    ports: tuple[tuple[int, str, str | None], ...] = ()
+
+    @property
+    def port(self) -> int | None:
+        return self.ports[0][0] if len(self.ports) == 1 else None
+
+    def protocol_of(self, port: int) -> str | None:
+        """The protocol of the Service's first port numbered ``port`` (53: dns over UDP)."""
+        return next((proto for p, proto, _ in self.ports if p == port), None)
+
+    @property
+    def ports_hint(self) -> str:
+        if not self.ports:
+            return ""
+        listed = ", ".join(f"{p}/{proto}" + (f" {n}" if n else "") for p, proto, n in self.ports)
+        return f" (ports: {listed})"
+
+
+class TraceUsageError(Exception):
+    """A request that cannot be traced as given (exit status 2, like a usage error)."""
+
+
+def run_trace(
+    request: TraceRequest,
+    *,
+    files: Sequence[Path],
+    config_path: Path | None,
+    mode: str | None,
+    output: str,
+    dump: Path | None,
+    node_ips: Sequence[str],
+    cluster_cidr: str | None,
+    probabilities: str,
+    seed: int,
+) -> int:
+    from k8s_service_lab.errors import NotFoundError, ServiceLabError
+
+    if output not in OUTPUTS:
+        typer.echo(f'error: unknown output format "{output}" (text, json or mermaid)', err=True)
+        return 2
+    ok = True
+    try:
+        if dump is not None:
+            if files or config_path is not None:
+                raise TraceUsageError("--dump traces a real node's rules: drop -f and --config")
+            report = _trace_dump(request, dump, node_ips, cluster_cidr, probabilities)
+        else:
+            if node_ips or cluster_cidr:
+                raise TraceUsageError("--node-ip and --cluster-cidr describe a --dump's node")
+            from k8s_service_lab.cli.common import build_cluster
+
+            cluster, ok = build_cluster(files, config_path, seed)
+            report = trace_on_cluster(cluster, request, mode, probabilities)
+    except TraceUsageError as err:
+        typer.echo(f"error: {err}", err=True)
+        return 2
+    except NotFoundError as err:
+        typer.echo(f"Error from server (NotFound): {err}", err=True)
+        return 1
+    except ServiceLabError as err:
+        typer.echo(f"error: {err}", err=True)
+        return 1
+    if output == "json":
+        typer.echo(json.dumps(report.to_json(), indent=2))
+    elif output == "mermaid":
+        typer.echo(report.to_mermaid(), nl=False)
+    else:
+        typer.echo(report.to_text(), nl=False)
+    return 0 if ok else 1
+
+
+# -- the modelled cluster -------------------------------------------------------------------
+
+
+def trace_on_cluster(
+    cluster: Cluster, request: TraceRequest, mode: str | None, probabilities: str
+) -> TraceReport:
+    from k8s_service_lab.errors import NotFoundError
+    from k8s_service_lab.tracer import Packet, Tracer, TraceReport
+
+    src = _resolve(cluster, request.src, "--src")
+    dst = _resolve(cluster, request.dst, "--dst")
+    dport = request.dport if request.dport is not None else dst.port
+    if dport is None:
+        raise TraceUsageError(f"--dport is needed for {request.dst}{dst.ports_hint}")
+    proto = (request.proto or dst.protocol_of(dport) or "tcp").lower()
+    node = request.node or src.node or dst.node or cluster.default_node()
+    if all(n.name != node for n in cluster.config.cluster_nodes):
+        raise NotFoundError("nodes", node)
+    family = 6 if ":" in dst.ip else 4
+    if (":" in src.ip) != (family == 6):
+        raise TraceUsageError(f"--src {src.ip} and --dst {dst.ip} are of different IP families")
+    base = cluster.tracer(node, mode, family)
+    tracer = Tracer(base.ruleset, base.node, probabilities=probabilities)
+    packet = Packet(src.ip, dst.ip, proto, request.sport, dport)
+    sent = tracer.node.is_local(src.ip)
+    result = tracer.sent(packet) if sent else tracer.arriving(packet)
+    return TraceReport(
+        packet, result, node, "sent" if sent else "arriving", endpoint_names(cluster)
+    )
+
+
+def _resolve(cluster: Cluster, text: str, flag: str) -> _Target:
+    import ipaddress
+
+    from k8s_service_lab.errors import NotFoundError
+
+    kind, _, rest = text.partition("/")
+    if not rest:
+        try:
+            ip = ipaddress.ip_address(text)
+        except ValueError:
+            raise TraceUsageError(
+                f"{flag} {text}: not an IP address, pod/NAMESPACE/NAME, node/NAME or "
+                "svc/NAMESPACE/NAME"
+            ) from None
+        # A node's own address names that node; a source in a node's pod CIDR, its node
+        # (the packet meets that node's rules first).
+        for n in cluster.config.cluster_nodes:
+            if ip in n.addresses or (flag == "--src" and any(ip in c for c in n.pod_cidrs)):
+                return _Target(str(ip), node=n.name)
+        return _Target(str(ip))
+    if kind == "node":
+        cluster_node = next((n for n in cluster.config.cluster_nodes if n.name == rest), None)
+        if cluster_node is None:
+            raise NotFoundError("nodes", rest)
+        return _Target(str(cluster_node.internal_ip), node=rest)
+    namespace, _, name = rest.partition("/")
+    if not name or "/" in name:
+        raise TraceUsageError(f"{flag} {text}: write {kind}/NAMESPACE/NAME")
+    if kind in ("pod", "pods", "po"):
+        pod = cluster.get("Pod", name, namespace)
+        if pod.status.pod_ip is None:
+            raise TraceUsageError(f"{flag} {text}: the pod has no IP yet (not scheduled?)")
+        return _Target(pod.status.pod_ip, node=pod.spec.node_name)
+    if kind in ("svc", "service", "services"):
+        if flag == "--src":
+            raise TraceUsageError("--src cannot be a Service: packets come from pods or nodes")
+        svc = cluster.get("Service", name, namespace)
+        if svc.spec.cluster_ip in (None, "None"):
+            raise TraceUsageError(f"{text} has no ClusterIP (headless or ExternalName)")
+        ports = tuple((p.port, p.protocol or "TCP", p.name) for p in svc.spec.ports)
+        return _Target(svc.spec.cluster_ip, ports=ports)
+    raise TraceUsageError(f"{flag} {text}: {kind}/ is not one of pod/, node/ or svc/")
+
+
+def endpoint_names(cluster: Cluster) -> dict[str, EndpointName]:
+    from k8s_service_lab.tracer import EndpointName
+
+    names: dict[str, EndpointName] = {}
+    for n in cluster.config.cluster_nodes:
+        for a in n.addresses:
+            names[str(a)] = EndpointName(None, n.name)
+    for pod in cluster.list("Pod", None):
+        status = pod.status
+        if pod.spec.host_network:
+            continue
+        for ip in status.pod_ips or (status.pod_ip,):
+            if ip is not None:
+                name = f"{pod.metadata.namespace}/{pod.metadata.name}"
+                names[ip] = EndpointName(name, pod.spec.node_name)
+    return names
+
+
+# -- a real node's dump ---------------------------------------------------------------------
+
+
+def _trace_dump(
+    request: TraceRequest,
+    dump: Path,
+    node_ips: Sequence[str],
+    cluster_cidr: str | None,
+    probabilities: str,
+) -> TraceReport:
+    import ipaddress
+
+    from k8s_service_lab.netfilter import parse_save
+    from k8s_service_lab.tracer import NodeContext, Packet, Tracer, TraceReport
+
+    if not node_ips:
+        raise TraceUsageError(
+            "--dump needs --node-ip (the node's own addresses: what -m addrtype LOCAL matches)"
+        )
+    for text in (request.src, request.dst):
+        if "/" in text:
+            raise TraceUsageError(f"{text}: shorthands need the modelled cluster, not --dump")
+    if request.dport is None:
+        raise TraceUsageError("--dport is needed")
+    try:
+        src = str(ipaddress.ip_address(request.src))
+        dst = str(ipaddress.ip_address(request.dst))
+        local = [str(ipaddress.ip_address(a)) for a in node_ips]
+        if cluster_cidr is not None:
+            ipaddress.ip_network(cluster_cidr, strict=False)
+    except ValueError as err:
+        raise TraceUsageError(str(err)) from None
+    local.append("::1" if ":" in dst else "127.0.0.1")
+    try:
+        text = dump.read_text()
+    except OSError as err:
+        raise TraceUsageError(f"{dump}: {err.strerror}") from None
+    ruleset = parse_save(text, source=str(dump))
+    tracer = Tracer(ruleset, NodeContext.of(local, cluster_cidr), probabilities=probabilities)
+    packet = Packet(src, dst, (request.proto or "tcp").lower(), request.sport, request.dport)
+    sent = tracer.node.is_local(src)
+    result = tracer.sent(packet) if sent else tracer.arriving(packet)
+    return TraceReport(packet, result, request.node, "sent" if sent else "arriving")
