@@ -72,7 +72,8 @@ def make_state(
     return NodeProxyState(
         node_name=NODE,
         family="IPv4",
-        node_ips=(NODE_IP,),
+        # upstream's fake interfaces: the node IP first, then its other local addresses.
+        node_ips=(NODE_IP, ip("192.168.1.2"), ip("192.168.99.11")),
         node_pod_cidrs=(),
         node_labels=MappingProxyType({}),
         cluster_cidr=POD_CIDR,
