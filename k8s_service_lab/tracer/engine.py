@@ -81,6 +81,8 @@ SENT = (
 )
 _MAX_DEPTH = 64
 _M32 = 0xFFFFFFFF
+_ONE = Fraction(1)
+_ZERO = Fraction(0)
 
 
 class TraceError(ServiceLabError, ValueError):
@@ -173,6 +175,8 @@ class Tracer:
         self._index: dict[tuple[str, str], ChainIndex] = {}
         self._not_evaluated: list[str] = []
         self._session: frozenset[tuple[str, str]] = frozenset()
+        # id() keys are safe: the ruleset (and so every rule) lives as long as the tracer.
+        self._texts: dict[int, str] = {}
 
     # -- public ----------------------------------------------------------------------------
 
@@ -284,17 +288,32 @@ class Tracer:
             prob, why = self._judge(table, rule, live.flow)
             if prob is None:
                 # Never guess: list the rule as not evaluated and go on as if it missed.
-                text = rule_text(rule, family=self.ruleset.family)
-                hop = Hop(table, chain, text, _comment(rule), f"not evaluated: {why}")
+                hop = Hop(table, chain, self._text(rule), _comment(rule), f"not evaluated: {why}")
                 live = replace(live, hops=(*live.hops, hop))
                 continue
             if prob == 0:
                 continue
-            taken = replace(live, prob=live.prob * prob)
-            live = None if prob == 1 else replace(live, prob=live.prob * (1 - prob))
-            text = rule_text(rule, family=self.ruleset.family)
-            hop = Hop(table, chain, text, _comment(rule), why)
-            taken = replace(taken, hops=(*taken.hops, hop), flow=_remember(rule, taken.flow))
+            hop = Hop(table, chain, self._text(rule), _comment(rule), why)
+            # Built positionally: dataclasses.replace is the tracer's hottest call otherwise.
+            taken = _State(
+                _remember(rule, live.flow),
+                live.prob if prob == 1 else live.prob * prob,
+                (*live.hops, hop),
+                live.endpoint,
+                live.masquerade,
+                live.explicit,
+            )
+            if prob == 1:
+                live = None
+            else:
+                live = _State(
+                    live.flow,
+                    live.prob * (1 - prob),
+                    live.hops,
+                    live.endpoint,
+                    live.masquerade,
+                    live.explicit,
+                )
             for s, verdict in self._target(table, rule, taken, depth):
                 if verdict == "CONTINUE":
                     if live is None:
@@ -309,18 +328,24 @@ class Tracer:
             finished.append((live, None))
         return finished
 
+    def _text(self, rule: Rule) -> str:
+        """``rule``'s restore text, rendered once per rule for the tracer's lifetime."""
+        text = self._texts.get(id(rule))
+        if text is None:
+            text = self._texts[id(rule)] = rule_text(rule, family=self.ruleset.family)
+        return text
+
     def _judge(self, table: str, rule: Rule, flow: Flow) -> tuple[Fraction | None, str]:
         """The probability ``rule`` matches (0 or 1 unless random; None: undecidable), why."""
-        prob = Fraction(1)
+        prob = _ONE
         reasons = []
         for m in rule.matches:
             outcome, why = evaluate(m, flow, self.node, self.probabilities)
             if outcome is None:
-                text = rule_text(rule, family=self.ruleset.family)
-                self._not_evaluated.append(f"{table}: {text} ({why})")
+                self._not_evaluated.append(f"{table}: {self._text(rule)} ({why})")
                 return None, why
             if outcome is False:
-                return Fraction(0), why
+                return _ZERO, why
             if outcome is not True:
                 prob *= outcome
             if type(m) is not Comment:

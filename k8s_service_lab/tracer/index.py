@@ -21,7 +21,7 @@ import heapq
 import ipaddress
 
 from k8s_service_lab.netfilter import Addr, Comment, Protocol, Rule, TcpUdp
-from k8s_service_lab.tracer.model import Packet
+from k8s_service_lab.tracer.model import Packet, parse_address
 
 __all__ = ["ChainIndex", "rule_key"]
 
@@ -77,6 +77,8 @@ class ChainIndex:
 
     def candidates(self, packet: Packet) -> list[int]:
         """Positions of the rules that could match ``packet``, ascending."""
-        dst = str(ipaddress.ip_address(packet.dst))
-        keyed = self.keyed.get((dst, packet.proto, packet.dport), [])
+        dst = str(parse_address(packet.dst))
+        keyed = self.keyed.get((dst, packet.proto, packet.dport))
+        if keyed is None:
+            return self.other  # read-only for callers
         return list(heapq.merge(keyed, self.other))

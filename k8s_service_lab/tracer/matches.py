@@ -7,7 +7,7 @@ module, an interface nobody named, ipset contents) — the engine then reports t
 "not evaluated" rather than guess.
 
     >>> from k8s_service_lab.netfilter import Addr, Statistic
-    >>> from k8s_service_lab.tracer.model import NodeContext, Packet
+    >>> from k8s_service_lab.tracer.model import NodeContext, Packet, parse_address
     >>> flow = Flow(Packet("10.244.1.2", "10.96.0.1", "tcp", 40000, 443))
     >>> node = NodeContext.of(["172.18.0.3"])
     >>> evaluate(Addr("s", "10.244.0.0/16", invert=True), flow, node)
@@ -18,6 +18,7 @@ module, an interface nobody named, ipset contents) — the engine then reports t
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -41,7 +42,7 @@ from k8s_service_lab.netfilter import (
     Statistic,
     TcpUdp,
 )
-from k8s_service_lab.tracer.model import NodeContext, Packet
+from k8s_service_lab.tracer.model import NodeContext, Packet, parse_address
 
 __all__ = ["PROBABILITIES", "Flow", "Outcome", "evaluate", "in_cidr", "probability"]
 
@@ -110,6 +111,12 @@ def probability(match: Statistic, mode: str = "intended") -> Fraction:
         return match.fraction()
     if mode == "kernel":
         return match.kernel_fraction()
+    return _intended(match)
+
+
+@functools.lru_cache(maxsize=4096)
+def _intended(match: Statistic) -> Fraction:
+    # A pure memo (Statistic is frozen): every trace meets the same few probabilities.
     written = match.fraction()
     text = match.probability or "0"
     digits = len(text.partition(".")[2])
@@ -124,9 +131,15 @@ def probability(match: Statistic, mode: str = "intended") -> Fraction:
 
 def in_cidr(address: str, cidr: str) -> bool:
     """Whether ``address`` is inside ``cidr`` (a bare address is a host route)."""
-    ip = ipaddress.ip_address(address)
-    net = ipaddress.ip_network(cidr, strict=False)
+    ip = parse_address(address)
+    net = _network(cidr)
     return ip.version == net.version and ip in net
+
+
+# A pure memo, like model.parse_address: the same CIDRs are asked about for every packet.
+@functools.lru_cache(maxsize=65536)
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(text, strict=False)
 
 
 def _port_in(port: int, spec: PortSpec) -> bool:
@@ -225,7 +238,7 @@ def _tcpudp(m: TcpUdp, p: Packet) -> tuple[Outcome, str]:
 
 def _addr_type(address: str, node: NodeContext) -> str:
     # RTN_* classes as the kernel's routing lookup assigns them (xt_addrtype's match_type).
-    ip = ipaddress.ip_address(address)
+    ip = parse_address(address)
     if node.is_local(address):
         return "LOCAL"
     if ip.is_multicast:

@@ -14,6 +14,7 @@ its exact probability, its :class:`Hop` list and the packet as it leaves.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -82,7 +83,7 @@ class NodeContext:
         return self.masquerade_address
 
     def is_local(self, address: str) -> bool:
-        return str(ipaddress.ip_address(address)) in self.local_addresses
+        return address in self.local_addresses or _canonical(address) in self.local_addresses
 
     @property
     def masquerade_address(self) -> str | None:
@@ -91,6 +92,18 @@ class NodeContext:
             key=lambda ip: (ip.version, ip.is_loopback, ip),
         )
         return str(ips[0]) if ips else None
+
+
+@functools.lru_cache(maxsize=65536)
+def parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """``ipaddress.ip_address``, remembered: a pure memo of text to an immutable value,
+    because a trace asks about the same few addresses for rule after rule."""
+    return ipaddress.ip_address(text)
+
+
+@functools.lru_cache(maxsize=65536)
+def _canonical(address: str) -> str:
+    return str(parse_address(address))
 
 
 @dataclass(frozen=True, slots=True)
