@@ -1,0 +1,337 @@
+"""Pods that do real work: one supervisor process serving agnhost ``netexec`` in every pod.
+
+A socket belongs to the network namespace its creator was in when it was opened, not to the
+process. So one supervisor (``python -m k8s_service_lab.netns.podserver``, a JSON spec on
+stdin) enters each pod's namespace in turn, binds that pod's ports, comes back, and then serves
+every socket from a single asyncio loop. What it answers is what agnhost ``netexec`` answers
+(``test/images/agnhost/netexec/netexec.go``), so lab checks read like upstream e2e tests::
+
+    >>> answer("/hostname", "web-0", ("10.244.1.5", 40000))
+    (200, 'web-0')
+    >>> answer("/clientip", "web-0", ("::ffff:10.244.1.5", 40000, 0, 0))
+    (200, '10.244.1.5:40000')
+    >>> answer("/echo?msg=hello&code=418", "web-0", ("10.244.1.5", 40000))
+    (418, 'hello')
+    >>> udp_answer(b"  ECHO Hi There\\n", "web-0", ("10.244.2.7", 5353))
+    b'hi there'
+
+HTTP: ``/hostname`` (and the older ``/hostName``), ``/clientip`` (the peer's ``ip:port`` as the
+pod sees it, Go's ``RemoteAddr``), ``/echo?msg=&code=``, ``/healthz``, and ``NOW: <time>`` for
+any other path (Go's ``ServeMux`` sends everything else to ``/``). UDP: ``hostname``,
+``echo <msg>`` and ``clientip``, matched after lower-casing and trimming as agnhost does;
+anything else gets no reply.
+
+The supervisor lives in the lab's network namespace (so a crash-safe teardown finds it by
+namespace), prints ``ready N`` once all N sockets are bound, and exits when its stdin reaches
+end-of-file — that is, when the lab that started it stops it or dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import ipaddress
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.utils import formatdate
+from pathlib import Path
+from typing import IO, Any, cast
+from urllib.parse import parse_qs, urlsplit
+
+from k8s_service_lab.errors import ServiceLabError
+from k8s_service_lab.netns.enter import entered, move_to, namespace_path
+from k8s_service_lab.netns.plan import LabPlan
+
+__all__ = ["PodServers", "answer", "go_host_port", "supervisor_spec", "udp_answer"]
+
+#: Time the supervisor gets to bind everything and say ``ready``.
+START_TIMEOUT = 15.0
+MAX_HEADER = 16384
+
+
+def go_host_port(peer: tuple[Any, ...]) -> str:
+    """``ip:port`` as Go prints a ``RemoteAddr``: IPv4-mapped shown as IPv4, IPv6 bracketed."""
+    ip = ipaddress.ip_address(peer[0].split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    host = f"[{ip}]" if ip.version == 6 else str(ip)
+    return f"{host}:{peer[1]}"
+
+
+def answer(target: str, hostname: str, peer: tuple[Any, ...]) -> tuple[int, str]:
+    """Status and body netexec's HTTP server gives for a GET of ``target``."""
+    url = urlsplit(target)
+    query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+    if url.path in ("/hostname", "/hostName"):
+        return 200, hostname
+    if url.path == "/clientip":
+        return 200, go_host_port(peer)
+    if url.path == "/healthz":
+        return 200, ""
+    if url.path == "/echo":
+        code = query.get("code", "")
+        if code and not code.lstrip("-").isdigit():
+            return 200, f"argument 'code' must be an integer or empty, got {json.dumps(code)}\n"
+        return (int(code) if code else 200), query.get("msg", "")
+    return 200, f"NOW: {time.strftime('%Y-%m-%d %H:%M:%S %z %Z')}"
+
+
+def udp_answer(data: bytes, hostname: str, peer: tuple[Any, ...]) -> bytes | None:
+    """netexec's UDP reply to one datagram, or ``None`` (it ignores unknown commands)."""
+    text = data.decode("utf-8", "replace").strip().lower()
+    if text == "hostname":
+        return hostname.encode()
+    if text.startswith("echo "):
+        return text.split(" ", 1)[1].encode()
+    if text == "clientip":
+        return go_host_port(peer).encode()
+    return None
+
+
+# -- the supervisor (child side) -----------------------------------------------------------------
+
+
+def _response(status: int, body: str, keep_alive: bool) -> bytes:
+    try:
+        phrase = http.HTTPStatus(status).phrase
+    except ValueError:
+        phrase = f"status code {status}"
+    payload = body.encode()
+    head = [
+        f"HTTP/1.1 {status} {phrase}",
+        f"Date: {formatdate(usegmt=True)}",
+        f"Content-Length: {len(payload)}",
+        "Content-Type: text/plain; charset=utf-8",
+    ]
+    if not keep_alive:
+        head.append("Connection: close")
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + payload
+
+
+def _http_handler(
+    hostname: str,
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        try:
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+                request, *header_lines = head.split("\r\n")
+                method, target, version = [*request.split(" "), "", ""][:3]
+                headers = {
+                    k.strip().lower(): v.strip()
+                    for k, _, v in (h.partition(":") for h in header_lines if h)
+                }
+                length = int(headers.get("content-length", "0") or 0)
+                if length:
+                    await reader.readexactly(length)
+                keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+                status, body = answer(target, hostname, peer)
+                writer.write(_response(status, body if method != "HEAD" else "", keep))
+                await writer.drain()
+                if not keep:
+                    break
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    return handle
+
+
+class _UDPEcho(asyncio.DatagramProtocol):
+    def __init__(self, hostname: str) -> None:
+        self.hostname = hostname
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # asyncio's selector transport does not subclass DatagramTransport; it behaves as one.
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        reply = udp_answer(data, self.hostname, addr)
+        if reply is not None and self.transport is not None:
+            self.transport.sendto(reply, addr)
+
+
+def _udp_factory(hostname: str) -> Callable[[], _UDPEcho]:
+    return lambda: _UDPEcho(hostname)
+
+
+@dataclass(frozen=True, slots=True)
+class _Bound:
+    hostname: str
+    protocol: str
+    sock: socket.socket
+
+
+def _bind(port: int, protocol: str, ipv6: bool) -> socket.socket:
+    family = socket.AF_INET6 if ipv6 else socket.AF_INET
+    kind = socket.SOCK_STREAM if protocol == "TCP" else socket.SOCK_DGRAM
+    sock = socket.socket(family, kind)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if ipv6:
+        # Like Go's ":8080": one socket for both families on a dual-stack pod.
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    sock.bind(("::" if ipv6 else "0.0.0.0", port))
+    if kind == socket.SOCK_STREAM:
+        sock.listen(socket.SOMAXCONN)
+    sock.setblocking(False)
+    return sock
+
+
+async def _serve(bound: list[_Bound]) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    servers = []
+    transports = []
+    for item in bound:
+        if item.protocol == "TCP":
+            servers.append(await asyncio.start_server(_http_handler(item.hostname), sock=item.sock))
+        else:
+            transport, _ = await loop.create_datagram_endpoint(
+                _udp_factory(item.hostname), sock=item.sock
+            )
+            transports.append(transport)
+
+    def on_stdin() -> None:
+        if not os.read(sys.stdin.fileno(), 4096):
+            stop.set()
+
+    loop.add_reader(sys.stdin.fileno(), on_stdin)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    print(f"ready {len(bound)}", flush=True)
+    await stop.wait()
+    for transport in transports:
+        transport.close()
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+
+
+def main() -> int:
+    """The supervisor: read the spec, bind in every pod namespace, serve until stdin closes."""
+    spec = json.loads(sys.stdin.buffer.readline())
+    move_to(spec["home"])
+    bound: list[_Bound] = []
+    for pod in spec["pods"]:
+        with entered(pod["path"]):
+            for port, protocol in pod["ports"]:
+                sock = _bind(port, protocol, pod["ipv6"])
+                bound.append(_Bound(pod["hostname"], protocol, sock))
+    asyncio.run(_serve(bound))
+    return 0
+
+
+# -- the handle (parent side) --------------------------------------------------------------------
+
+
+def supervisor_spec(plan: LabPlan) -> dict[str, Any]:
+    """What the supervisor reads on stdin: its home namespace and every pod's ports."""
+    return {
+        "home": str(namespace_path(plan.network.name)),
+        "pods": [
+            {
+                "path": str(namespace_path(pod.namespace)),
+                "pod": pod.pod,
+                "hostname": pod.hostname,
+                "ipv6": any(ip.version == 6 for ip in pod.ips),
+                "ports": [[p.port, p.protocol] for p in pod.ports],
+            }
+            for pod in plan.pods
+        ],
+    }
+
+
+class PodServers:
+    """The running supervisor process; :meth:`stop` ends it (closing its stdin)."""
+
+    def __init__(self, process: subprocess.Popen[bytes], sockets: int) -> None:
+        self.process = process
+        self.sockets = sockets
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @classmethod
+    def start(cls, plan: LabPlan, *, timeout: float = START_TIMEOUT) -> PodServers:
+        """Start the supervisor for ``plan`` (already built) and wait until it is serving."""
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (package_root, os.environ.get("PYTHONPATH")) if p
+            ),
+        }
+        with tempfile.TemporaryFile() as errors:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "k8s_service_lab.netns.podserver"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                env=env,
+            )
+            line = cls._await_ready(process, plan, errors, timeout)
+        return cls(process, int(line.split()[1]))
+
+    @classmethod
+    def _await_ready(
+        cls, process: subprocess.Popen[bytes], plan: LabPlan, errors: IO[bytes], timeout: float
+    ) -> bytes:
+        try:
+            assert process.stdin is not None
+            assert process.stdout is not None
+            process.stdin.write(json.dumps(supervisor_spec(plan)).encode() + b"\n")
+            process.stdin.flush()
+            line = _read_line(process.stdout, timeout)
+            if not line.startswith(b"ready "):
+                raise ServiceLabError(
+                    "pod servers did not start: " + (_tail(errors) or "no output")
+                )
+        except BaseException:
+            cls(process, 0).stop()
+            raise
+        return line
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """End-of-file on stdin asks it to exit; it is killed if it has not within ``timeout``."""
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            with contextlib.suppress(BrokenPipeError):
+                self.process.stdin.close()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def _read_line(stream: IO[bytes], timeout: float) -> bytes:
+    with selectors.DefaultSelector() as sel:
+        sel.register(stream, selectors.EVENT_READ)
+        if not sel.select(timeout):
+            return b""
+    return stream.readline()
+
+
+def _tail(errors: IO[bytes]) -> str:
+    errors.seek(0)
+    return errors.read().decode("utf-8", "replace").strip()[-2000:]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
