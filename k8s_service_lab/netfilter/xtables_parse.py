@@ -190,7 +190,7 @@ class _RuleReader:
         if self.i >= len(self.words):
             raise ValueError(f"{option} needs {what}")
         self.i += 1
-        return self.words[self.i - 1]
+        return _plain(self.words[self.i - 1], f"{option} value")
 
     def _basic(self, word: str, value: str, invert: bool) -> None:
         if word in _ADDR:
@@ -233,14 +233,22 @@ class _RuleReader:
             word = words[j]
             if word not in options:
                 if word.startswith("--") and word not in _BASIC:
-                    if word in _PROTO_OPTIONS and self.protocols:
-                        return out  # belongs to the protocol module, read later
+                    if word in _PROTO_OPTIONS:
+                        if self.protocols:
+                            return out  # belongs to the protocol module, read later
+                        # iptables reads options in order: before -p/-m tcp, --dport is
+                        # nobody's (and iptables-save always prints -p first).
+                        raise ValueError(f"unknown option {word!r}: no -p tcp, udp or sctp yet")
                     return None
                 return out
             arity = options[word]
             if j + 1 + arity > n:
                 raise ValueError(f"{word} needs a value")
-            out.append((word, words[j + 1 : j + 1 + arity], invert))
+            values = words[j + 1 : j + 1 + arity]
+            if word not in _FREE_TEXT:
+                for v in values:
+                    _plain(v, f"{word} value")
+            out.append((word, values, invert))
             self.i = j + 1 + arity
         return out
 
@@ -296,6 +304,18 @@ class _RuleReader:
         return Jump(name)
 
 
+# Options whose value is free text (iptables-save quotes it): everything else is a name, a
+# number or an address, which iptables refuses when it holds whitespace.
+_FREE_TEXT = frozenset(["--comment", "--log-prefix", "--nflog-prefix", "--ulog-prefix"])
+
+
+def _plain(word: str, what: str) -> str:
+    """``word`` unless it holds whitespace (xshared.c: "Invalid chain name", and alike)."""
+    if any(c.isspace() for c in word):
+        raise ValueError(f"invalid {what} {word!r}: whitespace is not allowed here")
+    return word
+
+
 def _fields(m: object) -> dict[str, object]:
     return {f: getattr(m, f) for f in m.__slots__}  # type: ignore[attr-defined]
 
@@ -344,7 +364,7 @@ def _command(
     cmd = words[0]
     if len(words) < 2:
         raise ValueError(f"{cmd} needs a chain name")
-    chain = words[1]
+    chain = _plain(words[1], "chain name")
     if cmd in ("-N", "--new-chain", "-X", "--delete-chain"):
         if len(words) != 2:
             raise ValueError(f"unexpected {words[2]!r} after {cmd} {chain}")

@@ -16,6 +16,7 @@ from k8s_service_lab.tracer.engine import ARRIVING, SENT, TraceError, Tracer, me
 from k8s_service_lab.tracer.index import ChainIndex, rule_key
 from k8s_service_lab.tracer.matches import Flow, evaluate
 from k8s_service_lab.tracer.model import Branch, Hop, NodeContext, Packet, TraceResult
+from k8s_service_lab.tracer.packets import PacketError, packet_from_scapy, rewritten, to_scapy
 from k8s_service_lab.tracer.report import EndpointName, TraceReport
 
 __all__ = [
@@ -28,11 +29,15 @@ __all__ = [
     "Hop",
     "NodeContext",
     "Packet",
+    "PacketError",
     "TraceError",
     "TraceReport",
     "TraceResult",
     "Tracer",
     "evaluate",
     "merge",
+    "packet_from_scapy",
+    "rewritten",
     "rule_key",
+    "to_scapy",
 ]

@@ -220,7 +220,10 @@ class Tracer:
                 continue
             if table == "LOOPBACK":
                 if self.node.is_local(state.flow.packet.dst):
-                    pending.append((state, _TO_LOCAL + rest))
+                    # Back in through lo: "-i lo -j ACCEPT" rules see it so.
+                    flow = state.flow
+                    looped = replace(flow, packet=replace(flow.packet, in_iface="lo"))
+                    pending.append((replace(state, flow=looped), _TO_LOCAL + rest))
                 else:
                     done.append(self._branch(state, None))
                 continue
@@ -397,7 +400,8 @@ class Tracer:
                 src = self.node.masquerade_for(flow.packet.dst)
             packet = flow.packet if src is None else replace(flow.packet, src=src)
             nflow = replace(flow, packet=packet, nat=flow.nat | {"SNAT"})
-            return [(replace(s, flow=nflow, masquerade=True), "ACCEPT")]
+            # Source NAT accepts the packet in nat: a rule did match (verdict ACCEPT, not NONE).
+            return [(replace(s, flow=nflow, masquerade=True, explicit=True), "ACCEPT")]
         self._not_evaluated.append(f"{table}: {rule_text(rule)} (target not modelled)")
         return [(s, "CONTINUE")]
 

@@ -122,8 +122,8 @@ class Branch:
     """One way the packet can go, with its exact probability.
 
     ``verdict`` is ``DNAT`` (accepted after a destination rewrite), ``ACCEPT`` (accepted by
-    an ``ACCEPT`` target somewhere), ``NONE`` (accepted only by falling off chains into an
-    ``ACCEPT`` policy), ``DROP`` or ``REJECT``. ``endpoint`` is the DNAT destination.
+    an ``ACCEPT`` target somewhere, or by a source NAT), ``NONE`` (accepted only by falling
+    off chains into an ``ACCEPT`` policy), ``DROP`` or ``REJECT``. ``endpoint`` is the DNAT destination.
     """
 
     probability: Fraction

@@ -107,7 +107,7 @@ def test_masquerade_rewrites_source_to_the_node_address() -> None:
     assert result.masquerade
     assert branch.masquerade
     assert branch.packet.src == "172.18.0.3"
-    assert result.verdict == "NONE"  # accepted, no DNAT, no ACCEPT rule
+    assert result.verdict == "ACCEPT"  # accepted by the MASQUERADE rule in nat
 
 
 def test_snat_records_its_address() -> None:
