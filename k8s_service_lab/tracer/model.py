@@ -123,7 +123,8 @@ class Branch:
 
     ``verdict`` is ``DNAT`` (accepted after a destination rewrite), ``ACCEPT`` (accepted by
     an ``ACCEPT`` target somewhere, or by a source NAT), ``NONE`` (accepted only by falling
-    off chains into an ``ACCEPT`` policy), ``DROP`` or ``REJECT``. ``endpoint`` is the DNAT destination.
+    off chains into an ``ACCEPT`` policy), ``DROP`` or ``REJECT``. ``endpoint`` is the DNAT
+    destination.
     """
 
     probability: Fraction
