@@ -37,7 +37,7 @@ from typing import Any, TypeVar, cast
 from k8s_service_lab.allocators.lbpool import LoadBalancerPool
 from k8s_service_lab.api import KINDS, Pod, Resource
 from k8s_service_lab.api.decode import Manifest, decode_text_entries, load_manifest_entries
-from k8s_service_lab.backends import BACKENDS, Backend
+from k8s_service_lab.backends import BACKENDS, Backend, Payload
 from k8s_service_lab.config import ClusterConfig
 from k8s_service_lab.controlplane.apiserver import APIServer
 from k8s_service_lab.controlplane.controllers import ControllerManager
@@ -276,13 +276,18 @@ class Cluster:
     def _families(self) -> builtins.list[str]:
         return ["IPv4" if c.version == 4 else "IPv6" for c in self.config.service_cidrs]
 
-    def render(self, mode: str | None = None, node: str | None = None, family: int = 4) -> Ruleset:
-        """Everything kube-proxy establishes on ``node`` now: its full restore payload."""
+    def render(self, mode: str | None = None, node: str | None = None, family: int = 4) -> Payload:
+        """Everything kube-proxy establishes on ``node`` now: its full payload.
+
+        A :class:`~k8s_service_lab.netfilter.Ruleset` (``iptables-restore`` input) in
+        iptables mode, an :class:`~k8s_service_lab.netfilter.NftTransaction` (``nft -f``
+        input) in nftables mode.
+        """
         watcher, backend = self.proxy(mode, node, family)
         return backend.render(watcher.state())
 
-    def sync(self, mode: str | None = None, node: str | None = None, family: int = 4) -> Ruleset:
-        """Exactly what kube-proxy would pass to ``iptables-restore --noflush`` at this moment.
+    def sync(self, mode: str | None = None, node: str | None = None, family: int = 4) -> Payload:
+        """Exactly what kube-proxy would pass to ``iptables-restore --noflush`` (or ``nft -f``).
 
         The first sync of a node is full; later ones are partial (only the Services that
         changed since the previous sync, plus the top-level chains), as in KEP-3453.
@@ -294,8 +299,11 @@ class Cluster:
 
     def jump_rules(
         self, mode: str | None = None, node: str | None = None, family: int = 4
-    ) -> Ruleset:
-        """The rules kube-proxy inserts into the built-in chains, outside the payload."""
+    ) -> Payload:
+        """The rules kube-proxy inserts into the built-in chains, outside the payload.
+
+        In nftables mode nothing lives outside kube-proxy's own table: an empty transaction.
+        """
         return self.proxy(mode, node, family)[1].jump_rules()
 
     def tracer(self, node: str | None = None, mode: str | None = None, family: int = 4) -> Tracer:
@@ -307,7 +315,13 @@ class Cluster:
         address), to anything else from the node IP.
         """
         node = node or self.default_node()
-        ruleset = merge(self.render(mode, node, family), self.jump_rules(mode, node, family))
+        payload, jumps = self.render(mode, node, family), self.jump_rules(mode, node, family)
+        if not isinstance(payload, Ruleset) or not isinstance(jumps, Ruleset):
+            raise ServiceLabError(
+                "the tracer does not read nftables rules yet: trace in iptables mode"
+                " (--mode iptables)"
+            )
+        ruleset = merge(payload, jumps)
         cluster_node = self.config.node(node)
         local = [str(a) for a in cluster_node.addresses if a.version == family]
         local.append("127.0.0.1" if family == 4 else "::1")

@@ -18,11 +18,15 @@ from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 from k8s_service_lab.backends.iptables import IptablesBackend
+from k8s_service_lab.backends.nftables import NftablesBackend
 from k8s_service_lab.config import ClusterConfig
-from k8s_service_lab.netfilter import Ruleset
+from k8s_service_lab.netfilter import NftTransaction, Ruleset
 from k8s_service_lab.proxy import NodeProxyState
 
-__all__ = ["BACKENDS", "Backend", "BackendFactory"]
+__all__ = ["BACKENDS", "Backend", "BackendFactory", "Payload"]
+
+#: What a backend hands the kernel: an ``iptables-restore`` payload or an ``nft -f`` transaction.
+Payload = Ruleset | NftTransaction
 
 
 @runtime_checkable
@@ -36,11 +40,11 @@ class Backend(Protocol):
 
     name: str
 
-    def sync(self, state: NodeProxyState) -> Ruleset: ...
+    def sync(self, state: NodeProxyState) -> Payload: ...
 
-    def render(self, state: NodeProxyState) -> Ruleset: ...
+    def render(self, state: NodeProxyState) -> Payload: ...
 
-    def jump_rules(self) -> Ruleset: ...
+    def jump_rules(self) -> Payload: ...
 
     def sysctls(self) -> tuple[Any, ...]: ...
 
@@ -54,4 +58,6 @@ class BackendFactory(Protocol):
 
 
 #: kube-proxy mode name → backend class (``networking.kubeProxyMode`` in the kind config).
-BACKENDS: Mapping[str, BackendFactory] = MappingProxyType({"iptables": IptablesBackend})
+BACKENDS: Mapping[str, BackendFactory] = MappingProxyType(
+    {"iptables": IptablesBackend, "nftables": NftablesBackend}
+)

@@ -72,6 +72,7 @@ def run_demo(seed: int) -> int:
 
 def tour(cluster: Cluster) -> list[str]:
     """The tour's sections, in order (``cluster`` is fresh; the demo objects are applied)."""
+    from k8s_service_lab.netfilter import Ruleset
     from k8s_service_lab.printers import table
 
     out = [
@@ -118,7 +119,8 @@ def tour(cluster: Cluster) -> list[str]:
     ]
     client = cluster.get("Pod", "client")
     node = client.spec.node_name
-    payload = cluster.render(node=node)
+    payload = cluster.render("iptables", node)
+    assert isinstance(payload, Ruleset)
     out += [
         _title(f"5. kube-proxy writes iptables rules on {node} (and every node)"),
         "Of everything kube-proxy loads (`ksl render` prints it all), these rules are the\n"
@@ -185,4 +187,4 @@ def _trace(cluster: Cluster, src: str, dst: str, node: str) -> TraceReport:
     from k8s_service_lab.cli.trace import TraceRequest, trace_on_cluster
 
     request = TraceRequest(src, dst, 80, "tcp", 40000, node)
-    return trace_on_cluster(cluster, request, None, "intended")
+    return trace_on_cluster(cluster, request, "iptables", "intended")

@@ -51,11 +51,27 @@ def run_render(
     seed: int,
 ) -> int:
     from k8s_service_lab.cli.common import build_cluster
-    from k8s_service_lab.netfilter import KernelTables, to_restore, to_save
+    from k8s_service_lab.netfilter import (
+        KernelTables,
+        NftTransaction,
+        Ruleset,
+        to_nft,
+        to_restore,
+        to_save,
+    )
 
     cluster, ok = build_cluster(files, config_path, seed)
     jumps = cluster.jump_rules(mode, node, family)
     payload = cluster.render(mode, node, family)
+    if isinstance(payload, NftTransaction):
+        # nftables mode: one transaction for `nft -f`, nothing outside kube-proxy's table.
+        if as_save or explain:
+            flag = "--as-save" if as_save else "--explain"
+            typer.echo(f"error: {flag} is for iptables mode (nftables: coming)", err=True)
+            return 2
+        typer.echo(to_nft(payload), nl=False)
+        return 0 if ok else 1
+    assert isinstance(jumps, Ruleset)
     if explain:
         typer.echo(_explain(payload))
     elif as_save:

@@ -66,10 +66,17 @@ from k8s_service_lab.netfilter.xtables_matches import (
     UnknownMatch,
     UnknownTarget,
 )
+from k8s_service_lab.netfilter.nftables import NftTransaction
+from k8s_service_lab.netfilter.nftables_state import NftError, NftState
+from k8s_service_lab.netfilter.nftables_text import to_nft
 from k8s_service_lab.netfilter.xtables_parse import parse_save
 from k8s_service_lab.netfilter.xtables_text import rule_text, to_restore, to_save
 
 __all__ = [
+    "NftError",
+    "NftState",
+    "NftTransaction",
+    "to_nft",
     "BUILTIN_CHAINS",
     "DNAT",
     "SNAT",
