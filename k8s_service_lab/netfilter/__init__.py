@@ -15,6 +15,9 @@ targets; :mod:`.xtables_text` writes ``iptables-restore`` and ``iptables-save`` 
 
 from __future__ import annotations
 
+from k8s_service_lab.netfilter.nftables import NftTransaction
+from k8s_service_lab.netfilter.nftables_state import NftError, NftState
+from k8s_service_lab.netfilter.nftables_text import to_nft
 from k8s_service_lab.netfilter.restore import KernelTables
 from k8s_service_lab.netfilter.xtables import (
     BUILTIN_CHAINS,
@@ -66,17 +69,10 @@ from k8s_service_lab.netfilter.xtables_matches import (
     UnknownMatch,
     UnknownTarget,
 )
-from k8s_service_lab.netfilter.nftables import NftTransaction
-from k8s_service_lab.netfilter.nftables_state import NftError, NftState
-from k8s_service_lab.netfilter.nftables_text import to_nft
 from k8s_service_lab.netfilter.xtables_parse import parse_save
 from k8s_service_lab.netfilter.xtables_text import rule_text, to_restore, to_save
 
 __all__ = [
-    "NftError",
-    "NftState",
-    "NftTransaction",
-    "to_nft",
     "BUILTIN_CHAINS",
     "DNAT",
     "SNAT",
@@ -105,6 +101,9 @@ __all__ = [
     "Match",
     "Multiport",
     "NfAcct",
+    "NftError",
+    "NftState",
+    "NftTransaction",
     "Physdev",
     "PortSpec",
     "Protocol",
@@ -128,6 +127,7 @@ __all__ = [
     "parse_save",
     "rule_text",
     "semantically_equal",
+    "to_nft",
     "to_restore",
     "to_save",
 ]
