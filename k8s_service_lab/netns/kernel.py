@@ -12,10 +12,12 @@ nothing is ever added to the host's namespace. Teardown finds everything by name
     ['ksl-doc-ext-external', 'ksl-doc-net-kind']
 
 As root: ``build(plan)`` then ``destroy(plan)``, or ``with lab(plan) as running: ...``, which
-also starts the pod servers and always tears down — on return, on an exception, and on
-SIGINT/SIGTERM (the handlers are restored afterwards). After a crash,
-``destroy_all("ksl")`` removes every namespace whose name says it belongs to lab ``ksl``, and
-every process still living in one (``ksl cluster down --all``).
+also starts the pod servers (and, given ``dns=LabDNS.of(cluster.dns)``, writes each pod's
+``/etc/netns/<namespace>/resolv.conf`` and runs DNS in the CoreDNS pods) and always tears
+down — on return, on an exception, and on SIGINT/SIGTERM (the handlers are restored
+afterwards). After a crash, ``destroy_all("ksl")`` removes every namespace (and
+``/etc/netns`` directory) whose name says it belongs to lab ``ksl``, and every process still
+living in one (``ksl cluster down --all``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +42,12 @@ from k8s_service_lab.netns.enter import NETNS_RUN_DIR, entered, namespace_path, 
 from k8s_service_lab.netns.names import LabPlanError, owns
 from k8s_service_lab.netns.plan import LabPlan, NetNamespace
 from k8s_service_lab.netns.podserver import PodServers
+from k8s_service_lab.netns.resolvconf import (
+    LabDNS,
+    remove_resolv_confs,
+    resolv_conf_dirs,
+    write_resolv_confs,
+)
 
 __all__ = [
     "LabSafetyError",
@@ -68,18 +76,21 @@ class LabSafetyError(ServiceLabError):
 
 @dataclass(frozen=True, slots=True)
 class Teardown:
-    """What a teardown removed: namespaces by name, and the processes it had to stop."""
+    """What a teardown removed: namespaces by name, the processes it had to stop, and the
+    files (pods' ``resolv.conf`` under ``/etc/netns``) it deleted."""
 
     namespaces: tuple[str, ...]
     processes: tuple[int, ...]
+    files: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class RunningLab:
-    """A lab that is up: its plan and the pod servers answering in it."""
+    """A lab that is up: its plan, the pod servers answering in it, and its DNS if any."""
 
     plan: LabPlan
     servers: PodServers | None
+    dns: LabDNS | None = None
 
 
 def plan_namespaces(plan: LabPlan) -> tuple[str, ...]:
@@ -101,8 +112,9 @@ def require_root() -> None:
 # -- build ---------------------------------------------------------------------------------------
 
 
-def build(plan: LabPlan) -> None:
-    """Create every namespace, link, address, route and sysctl of ``plan``.
+def build(plan: LabPlan, *, dns: LabDNS | None = None) -> None:
+    """Create every namespace, link, address, route and sysctl of ``plan``; with ``dns``, also
+    every pod's ``/etc/netns/<namespace>/resolv.conf`` (what ``ip netns exec`` mounts).
 
     Refuses (and touches nothing) when one of the plan's namespaces exists already. On any
     failure, what this call created is removed again before the error propagates.
@@ -110,14 +122,14 @@ def build(plan: LabPlan) -> None:
     owner = os.getpid()
     created: list[str] = []
     try:
-        _build(plan, created)
+        _build(plan, created, dns)
     except BaseException:
         if os.getpid() == owner:  # never from a forked pyroute2 helper
             _remove(created)
         raise
 
 
-def _build(plan: LabPlan, created: list[str]) -> None:
+def _build(plan: LabPlan, created: list[str], dns: LabDNS | None) -> None:
     require_root()
     taken = [name for name in plan_namespaces(plan) if namespace_path(name).exists()]
     if taken:
@@ -131,6 +143,9 @@ def _build(plan: LabPlan, created: list[str]) -> None:
             created.append(ns.name)
         _write_sysctls(plan.namespaces)
         _wire(plan)
+    if dns is not None:
+        # Named after the pod namespaces just created, so every teardown finds them.
+        write_resolv_confs(plan, dns)
 
 
 @contextmanager
@@ -230,20 +245,24 @@ def _index(ipr: Any, ifname: str) -> int:
 
 
 def destroy(plan: LabPlan) -> Teardown:
-    """Remove ``plan``'s namespaces (those that exist) and stop every process living in them."""
-    return _remove([n for n in plan_namespaces(plan) if namespace_path(n).exists()])
+    """Remove ``plan``'s namespaces (those that exist), stop every process living in them, and
+    delete their ``/etc/netns`` files."""
+    names = plan_namespaces(plan)
+    return _remove([n for n in names if namespace_path(n).exists()], files=names)
 
 
 def destroy_all(prefix: str) -> Teardown:
     """Remove every namespace of lab ``prefix`` and its processes: ``ksl cluster down --all``.
 
     Only names that :func:`~k8s_service_lab.netns.names.owns` gives to ``prefix`` are touched,
-    so ``destroy_all("ksl")`` leaves lab ``ksl-t``'s namespaces alone.
+    so ``destroy_all("ksl")`` leaves lab ``ksl-t``'s namespaces alone. ``/etc/netns``
+    directories of the lab go too, also those whose namespace is already gone.
     """
-    return _remove(list(lab_namespaces(prefix)))
+    names = lab_namespaces(prefix)
+    return _remove(list(names), files=sorted({*names, *resolv_conf_dirs(prefix)}))
 
 
-def _remove(names: list[str]) -> Teardown:
+def _remove(names: list[str], files: Iterable[str] | None = None) -> Teardown:
     # Processes first: a namespace lives on while a process (or a socket) still holds it.
     inodes = {}
     for name in names:
@@ -258,7 +277,8 @@ def _remove(names: list[str]) -> Teardown:
         if namespace_path(name).exists():
             pyroute2_netns.remove(name)
             removed.append(name)
-    return Teardown(tuple(removed), stopped)
+    deleted = remove_resolv_confs(names if files is None else files)
+    return Teardown(tuple(removed), stopped, deleted)
 
 
 def _processes_in(namespaces: set[tuple[int, int]]) -> list[int]:
@@ -294,8 +314,11 @@ def _stop_processes(namespaces: set[tuple[int, int]]) -> tuple[int, ...]:
 
 
 @contextmanager
-def lab(plan: LabPlan, *, serve: bool = True) -> Iterator[RunningLab]:
+def lab(plan: LabPlan, *, serve: bool = True, dns: LabDNS | None = None) -> Iterator[RunningLab]:
     """Build ``plan``, start its pod servers, and always take it all down again.
+
+    With ``dns`` (``LabDNS.of(cluster.dns)``) every pod gets its ``resolv.conf`` and the
+    CoreDNS pods serve the zone; ``running.servers.update_dns(...)`` re-syncs it.
 
     SIGINT raises :class:`KeyboardInterrupt` and SIGTERM :class:`SystemExit` (143) inside the
     block, so the teardown runs; during the teardown both are held back, and the previous
@@ -310,10 +333,10 @@ def lab(plan: LabPlan, *, serve: bool = True) -> Iterator[RunningLab]:
     created: list[str] = []
     with _signals(_raise_for(owner)):
         try:
-            _build(plan, created)
-            servers = PodServers.start(plan) if serve else None
+            _build(plan, created, dns)
+            servers = PodServers.start(plan, dns=dns) if serve else None
             try:
-                yield RunningLab(plan, servers)
+                yield RunningLab(plan, servers, dns)
             finally:
                 if servers is not None and os.getpid() == owner:
                     with _signals(_hold(owner)):

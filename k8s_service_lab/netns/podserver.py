@@ -21,6 +21,10 @@ any other path (Go's ``ServeMux`` sends everything else to ``/``). UDP: ``hostna
 ``echo <msg>`` and ``clientip``, matched after lower-casing and trimming as agnhost does;
 anything else gets no reply.
 
+Started with a :class:`~.resolvconf.LabDNS`, the CoreDNS pods answer DNS on 53/UDP and 53/TCP
+instead (:mod:`.dnsserver`), from a zone the supervisor got in its spec; a JSON line
+``{"seq": N, "dns": <zone>}`` on its stdin swaps the zone, acknowledged with ``updated N``.
+
 The supervisor lives in the lab's network namespace (so a crash-safe teardown finds it by
 namespace), prints ``ready N`` once all N sockets are bound, and exits when its stdin reaches
 end-of-file — that is, when the lab that started it stops it or dies.
@@ -49,13 +53,25 @@ from typing import IO, Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from k8s_service_lab.errors import ServiceLabError
+from k8s_service_lab.netns.dnsserver import (
+    Responder,
+    ZoneSnapshot,
+    serve_tcp,
+    udp_protocol,
+)
 from k8s_service_lab.netns.enter import entered, move_to, namespace_path
-from k8s_service_lab.netns.plan import LabPlan
+from k8s_service_lab.netns.plan import LabPlan, PodPlan, ServedPort
+from k8s_service_lab.netns.resolvconf import LabDNS
 
 __all__ = ["PodServers", "answer", "go_host_port", "supervisor_spec", "udp_answer"]
 
 #: Time the supervisor gets to bind everything and say ``ready``.
 START_TIMEOUT = 15.0
+#: Time it gets to take a new DNS zone.
+UPDATE_TIMEOUT = 15.0
+DNS_PORT = 53
+NETEXEC = "netexec"
+DNS = "dns"
 MAX_HEADER = 16384
 
 
@@ -175,6 +191,7 @@ class _Bound:
     hostname: str
     protocol: str
     sock: socket.socket
+    service: str = NETEXEC
 
 
 def _bind(port: int, protocol: str, ipv6: bool) -> socket.socket:
@@ -192,23 +209,32 @@ def _bind(port: int, protocol: str, ipv6: bool) -> socket.socket:
     return sock
 
 
-async def _serve(bound: list[_Bound]) -> None:
+async def _serve(bound: list[_Bound], responder: Responder | None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     servers = []
     transports = []
     for item in bound:
+        dns = responder if item.service == DNS else None
         if item.protocol == "TCP":
-            servers.append(await asyncio.start_server(_http_handler(item.hostname), sock=item.sock))
+            handler = _http_handler(item.hostname) if dns is None else serve_tcp(dns)
+            servers.append(await asyncio.start_server(handler, sock=item.sock))
         else:
-            transport, _ = await loop.create_datagram_endpoint(
-                _udp_factory(item.hostname), sock=item.sock
-            )
+            factory = _udp_factory(item.hostname) if dns is None else udp_protocol(dns)
+            transport, _ = await loop.create_datagram_endpoint(factory, sock=item.sock)
             transports.append(transport)
+    pending = bytearray()
 
     def on_stdin() -> None:
-        if not os.read(sys.stdin.fileno(), 4096):
+        chunk = os.read(sys.stdin.fileno(), 1 << 16)
+        if not chunk:
             stop.set()
+            return
+        pending.extend(chunk)
+        while (end := pending.find(b"\n")) >= 0:
+            line = bytes(pending[:end])
+            del pending[: end + 1]
+            print(_control(line, responder), flush=True)
 
     loop.add_reader(sys.stdin.fileno(), on_stdin)
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -221,9 +247,26 @@ async def _serve(bound: list[_Bound]) -> None:
         await server.wait_closed()
 
 
+def _control(line: bytes, responder: Responder | None) -> str:
+    """One message from the lab on stdin: ``{"seq": N, "dns": <zone>}`` swaps the DNS zone."""
+    try:
+        message = json.loads(line)
+        seq = int(message["seq"])
+    except (ValueError, KeyError, TypeError) as err:
+        return f"error - unreadable control message: {err}"
+    if responder is None:
+        return f"error {seq} this supervisor serves no DNS"
+    try:
+        responder.update(ZoneSnapshot.from_json(message["dns"]))
+    except Exception as err:  # the old zone keeps answering; the lab hears why
+        return f"error {seq} {type(err).__name__}: {err}".replace("\n", " ")
+    return f"updated {seq}"
+
+
 def main() -> int:
     """The supervisor: read the spec, bind in every pod namespace, serve until stdin closes."""
     spec = json.loads(sys.stdin.buffer.readline())
+    responder = Responder(ZoneSnapshot.from_json(spec["dns"])) if spec.get("dns") else None
     move_to(spec["home"])
     bound: list[_Bound] = []
     for pod in spec["pods"]:
@@ -231,44 +274,64 @@ def main() -> int:
             for port, protocol in pod["ports"]:
                 sock = _bind(port, protocol, pod["ipv6"])
                 bound.append(_Bound(pod["hostname"], protocol, sock))
-    asyncio.run(_serve(bound))
+            if pod.get("dns") and responder is not None:
+                # CoreDNS's ".:53" server block: UDP and TCP on every address of the pod.
+                for protocol in ("UDP", "TCP"):
+                    sock = _bind(DNS_PORT, protocol, pod["ipv6"])
+                    bound.append(_Bound(pod["hostname"], protocol, sock, DNS))
+    asyncio.run(_serve(bound, responder))
     return 0
 
 
 # -- the handle (parent side) --------------------------------------------------------------------
 
 
-def supervisor_spec(plan: LabPlan) -> dict[str, Any]:
-    """What the supervisor reads on stdin: its home namespace and every pod's ports."""
+def supervisor_spec(plan: LabPlan, dns: LabDNS | None = None) -> dict[str, Any]:
+    """What the supervisor reads on stdin: its home namespace, every pod's ports and, with
+    ``dns``, the zone its CoreDNS pods serve (on 53/UDP and 53/TCP, instead of netexec)."""
+    servers = set(dns.servers) if dns is not None else set()
     return {
         "home": str(namespace_path(plan.network.name)),
+        "dns": dns.zone.to_json() if dns is not None else None,
         "pods": [
             {
                 "path": str(namespace_path(pod.namespace)),
                 "pod": pod.pod,
                 "hostname": pod.hostname,
                 "ipv6": any(ip.version == 6 for ip in pod.ips),
-                "ports": [[p.port, p.protocol] for p in pod.ports],
+                "ports": [[p.port, p.protocol] for p in _netexec_ports(pod, pod.pod in servers)],
+                "dns": pod.pod in servers,
             }
             for pod in plan.pods
         ],
     }
 
 
+def _netexec_ports(pod: PodPlan, serves_dns: bool) -> list[ServedPort]:
+    if not serves_dns:
+        return list(pod.ports)
+    return [p for p in pod.ports if p.port != DNS_PORT or p.protocol not in ("UDP", "TCP")]
+
+
 class PodServers:
-    """The running supervisor process; :meth:`stop` ends it (closing its stdin)."""
+    """The running supervisor process; :meth:`stop` ends it (closing its stdin), and
+    :meth:`update_dns` hands its DNS servers a new zone."""
 
     def __init__(self, process: subprocess.Popen[bytes], sockets: int) -> None:
         self.process = process
         self.sockets = sockets
+        self._updates = 0
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
     @classmethod
-    def start(cls, plan: LabPlan, *, timeout: float = START_TIMEOUT) -> PodServers:
-        """Start the supervisor for ``plan`` (already built) and wait until it is serving."""
+    def start(
+        cls, plan: LabPlan, *, dns: LabDNS | None = None, timeout: float = START_TIMEOUT
+    ) -> PodServers:
+        """Start the supervisor for ``plan`` (already built) and wait until it is serving;
+        with ``dns``, ``dns.servers`` answer DNS from ``dns.zone``."""
         package_root = str(Path(__file__).resolve().parents[2])
         env = {
             **os.environ,
@@ -284,17 +347,21 @@ class PodServers:
                 stderr=errors,
                 env=env,
             )
-            line = cls._await_ready(process, plan, errors, timeout)
+            line = cls._await_ready(process, supervisor_spec(plan, dns), errors, timeout)
         return cls(process, int(line.split()[1]))
 
     @classmethod
     def _await_ready(
-        cls, process: subprocess.Popen[bytes], plan: LabPlan, errors: IO[bytes], timeout: float
+        cls,
+        process: subprocess.Popen[bytes],
+        spec: dict[str, Any],
+        errors: IO[bytes],
+        timeout: float,
     ) -> bytes:
         try:
             assert process.stdin is not None
             assert process.stdout is not None
-            process.stdin.write(json.dumps(supervisor_spec(plan)).encode() + b"\n")
+            process.stdin.write(json.dumps(spec).encode() + b"\n")
             process.stdin.flush()
             line = _read_line(process.stdout, timeout)
             if not line.startswith(b"ready "):
@@ -305,6 +372,24 @@ class PodServers:
             cls(process, 0).stop()
             raise
         return line
+
+    def update_dns(self, zone: ZoneSnapshot, *, timeout: float = UPDATE_TIMEOUT) -> None:
+        """Replace the zone every DNS server answers from; returns once they answer from it.
+
+        Raises :class:`ServiceLabError` when the supervisor refuses it (the old zone then
+        keeps answering) or does not reply within ``timeout``.
+        """
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self._updates += 1
+        message = {"seq": self._updates, "dns": zone.to_json()}
+        self.process.stdin.write(json.dumps(message).encode() + b"\n")
+        self.process.stdin.flush()
+        line = _read_line(self.process.stdout, timeout).decode("utf-8", "replace").strip()
+        if line != f"updated {self._updates}":
+            raise ServiceLabError(
+                f"the DNS servers did not take the new zone: {line or 'no reply'}"
+            )
 
     def stop(self, timeout: float = 5.0) -> None:
         """End-of-file on stdin asks it to exit; it is killed if it has not within ``timeout``."""
