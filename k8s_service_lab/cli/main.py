@@ -277,6 +277,13 @@ def trace(
     )
 
 
+# The kernel lab's command group. Its module imports only typer at start-up; each command
+# imports the lab's modules (pyroute2 among them) when it runs.
+from k8s_service_lab.cli.cluster import app as cluster_app  # noqa: E402
+
+app.add_typer(cluster_app, name="cluster")
+
+
 def run() -> None:
     """Console-script entry point: library errors become a message and exit 1, no traceback."""
     from k8s_service_lab.errors import ServiceLabError

@@ -28,6 +28,12 @@ instead (:mod:`.dnsserver`), from a zone the supervisor got in its spec; a JSON 
 The supervisor lives in the lab's network namespace (so a crash-safe teardown finds it by
 namespace), prints ``ready N`` once all N sockets are bound, and exits when its stdin reaches
 end-of-file — that is, when the lab that started it stops it or dies.
+
+A lab that outlives the command that built it (``ksl cluster up``) starts the supervisor
+*detached* instead: once every socket is bound (and listening, so nothing is lost), it forks;
+the child starts its own session, leaves stdin and stdout, and serves until SIGTERM, while the
+parent prints ``ready N PID`` and exits. Later commands find the server by that PID, checked
+with ``reconcile.is_supervisor``, and end it with :func:`stop_detached`.
 """
 
 from __future__ import annotations
@@ -63,7 +69,14 @@ from k8s_service_lab.netns.enter import entered, move_to, namespace_path
 from k8s_service_lab.netns.plan import LabPlan, PodPlan, ServedPort
 from k8s_service_lab.netns.resolvconf import LabDNS
 
-__all__ = ["PodServers", "answer", "go_host_port", "supervisor_spec", "udp_answer"]
+__all__ = [
+    "PodServers",
+    "answer",
+    "go_host_port",
+    "stop_detached",
+    "supervisor_spec",
+    "udp_answer",
+]
 
 #: Time the supervisor gets to bind everything and say ``ready``.
 START_TIMEOUT = 15.0
@@ -73,6 +86,8 @@ DNS_PORT = 53
 NETEXEC = "netexec"
 DNS = "dns"
 MAX_HEADER = 16384
+#: What the supervisor's command line says, so a PID read back from a file can be checked.
+MODULE = "k8s_service_lab.netns.podserver"
 
 
 def go_host_port(peer: tuple[Any, ...]) -> str:
@@ -209,7 +224,7 @@ def _bind(port: int, protocol: str, ipv6: bool) -> socket.socket:
     return sock
 
 
-async def _serve(bound: list[_Bound], responder: Responder | None) -> None:
+async def _serve(bound: list[_Bound], responder: Responder | None, attached: bool = True) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     servers = []
@@ -236,9 +251,11 @@ async def _serve(bound: list[_Bound], responder: Responder | None) -> None:
             del pending[: end + 1]
             print(_control(line, responder), flush=True)
 
-    loop.add_reader(sys.stdin.fileno(), on_stdin)
+    if attached:
+        loop.add_reader(sys.stdin.fileno(), on_stdin)
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    print(f"ready {len(bound)}", flush=True)
+    if attached:
+        print(f"ready {len(bound)}", flush=True)
     await stop.wait()
     for transport in transports:
         transport.close()
@@ -279,19 +296,43 @@ def main() -> int:
                 for protocol in ("UDP", "TCP"):
                     sock = _bind(DNS_PORT, protocol, pod["ipv6"])
                     bound.append(_Bound(pod["hostname"], protocol, sock, DNS))
+    if spec.get("detached"):
+        return _detach(bound, responder)
     asyncio.run(_serve(bound, responder))
     return 0
+
+
+def _detach(bound: list[_Bound], responder: Responder | None) -> int:
+    """Fork off the server: the parent reports ``ready N PID`` and returns; the child serves.
+
+    The sockets are bound and listening before the fork, so a connection made as soon as the
+    lab hears ``ready`` waits in the backlog instead of being refused.
+    """
+    child = os.fork()
+    if child:
+        print(f"ready {len(bound)} {child}", flush=True)
+        return 0
+    os.setsid()  # no controlling terminal: a Ctrl-C or hang-up of the CLI does not reach it
+    quiet = os.open(os.devnull, os.O_RDWR)
+    os.dup2(quiet, 0)
+    os.dup2(quiet, 1)
+    os.close(quiet)
+    asyncio.run(_serve(bound, responder, attached=False))
+    os._exit(0)  # never return into the parent's code path
 
 
 # -- the handle (parent side) --------------------------------------------------------------------
 
 
-def supervisor_spec(plan: LabPlan, dns: LabDNS | None = None) -> dict[str, Any]:
+def supervisor_spec(
+    plan: LabPlan, dns: LabDNS | None = None, *, detached: bool = False
+) -> dict[str, Any]:
     """What the supervisor reads on stdin: its home namespace, every pod's ports and, with
     ``dns``, the zone its CoreDNS pods serve (on 53/UDP and 53/TCP, instead of netexec)."""
     servers = set(dns.servers) if dns is not None else set()
     return {
         "home": str(namespace_path(plan.network.name)),
+        "detached": detached,
         "dns": dns.zone.to_json() if dns is not None else None,
         "pods": [
             {
@@ -315,23 +356,41 @@ def _netexec_ports(pod: PodPlan, serves_dns: bool) -> list[ServedPort]:
 
 class PodServers:
     """The running supervisor process; :meth:`stop` ends it (closing its stdin), and
-    :meth:`update_dns` hands its DNS servers a new zone."""
+    :meth:`update_dns` hands its DNS servers a new zone.
 
-    def __init__(self, process: subprocess.Popen[bytes], sockets: int) -> None:
+    A detached one (``start(..., detached=True)``) is known by :attr:`pid` alone: it takes no
+    DNS updates (a changed lab starts a new one) and :meth:`stop` sends it SIGTERM.
+    """
+
+    def __init__(
+        self, process: subprocess.Popen[bytes], sockets: int, daemon: int | None = None
+    ) -> None:
         self.process = process
         self.sockets = sockets
+        self.daemon = daemon
         self._updates = 0
 
     @property
     def pid(self) -> int:
-        return self.process.pid
+        """The serving process: the forked-off server when detached."""
+        return self.daemon if self.daemon is not None else self.process.pid
 
     @classmethod
     def start(
-        cls, plan: LabPlan, *, dns: LabDNS | None = None, timeout: float = START_TIMEOUT
+        cls,
+        plan: LabPlan,
+        *,
+        dns: LabDNS | None = None,
+        timeout: float = START_TIMEOUT,
+        detached: bool = False,
+        log: Path | None = None,
     ) -> PodServers:
         """Start the supervisor for ``plan`` (already built) and wait until it is serving;
-        with ``dns``, ``dns.servers`` answer DNS from ``dns.zone``."""
+        with ``dns``, ``dns.servers`` answer DNS from ``dns.zone``.
+
+        ``detached``: the server outlives this process (and ends only by SIGTERM); its
+        stderr goes to ``log`` when given (appended), else nowhere once it is serving.
+        """
         package_root = str(Path(__file__).resolve().parents[2])
         env = {
             **os.environ,
@@ -339,16 +398,23 @@ class PodServers:
                 p for p in (package_root, os.environ.get("PYTHONPATH")) if p
             ),
         }
-        with tempfile.TemporaryFile() as errors:
+        spec = supervisor_spec(plan, dns, detached=detached)
+        with _errors_file(log) as errors:
             process = subprocess.Popen(
-                [sys.executable, "-m", "k8s_service_lab.netns.podserver"],
+                [sys.executable, "-m", MODULE],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=errors,
                 env=env,
+                cwd="/" if detached else None,
             )
-            line = cls._await_ready(process, supervisor_spec(plan, dns), errors, timeout)
-        return cls(process, int(line.split()[1]))
+            line = cls._await_ready(process, spec, errors, timeout)
+        words = line.split()
+        if not detached:
+            return cls(process, int(words[1]))
+        # The parent exits right after saying ready; the server is its forked child.
+        cls(process, 0).stop()
+        return cls(process, int(words[1]), int(words[2]))
 
     @classmethod
     def _await_ready(
@@ -392,7 +458,10 @@ class PodServers:
             )
 
     def stop(self, timeout: float = 5.0) -> None:
-        """End-of-file on stdin asks it to exit; it is killed if it has not within ``timeout``."""
+        """End-of-file on stdin asks it to exit; it is killed if it has not within ``timeout``.
+        A detached server is asked with SIGTERM (see :func:`stop_detached`)."""
+        if self.daemon is not None:
+            stop_detached(self.daemon, timeout)
         if self.process.stdin is not None and not self.process.stdin.closed:
             with contextlib.suppress(BrokenPipeError):
                 self.process.stdin.close()
@@ -403,6 +472,38 @@ class PodServers:
             self.process.wait()
         if self.process.stdout is not None:
             self.process.stdout.close()
+
+
+def _errors_file(log: Path | None) -> IO[bytes]:
+    """Where the supervisor's stderr goes: ``log`` (appended), else a nameless temporary."""
+    if log is not None:
+        return log.open("a+b")
+    return tempfile.TemporaryFile()
+
+
+def stop_detached(pid: int, timeout: float = 5.0) -> bool:
+    """SIGTERM to a detached server (it closes its sockets and exits), SIGKILL after
+    ``timeout``; whether there was a process to stop. Not our child: we poll ``/proc``."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return sig is signal.SIGKILL
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not _running(pid):
+                return True
+            time.sleep(0.02)
+    return True
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a reaper that never waits would keep it listed forever)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def _read_line(stream: IO[bytes], timeout: float) -> bytes:
