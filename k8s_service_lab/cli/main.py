@@ -219,7 +219,9 @@ def trace(
     proto: Annotated[
         str | None, typer.Option("--proto", help="tcp, udp or sctp (default tcp).")
     ] = None,
-    sport: Annotated[int, typer.Option("--sport", min=1, max=65535, help="Source port.")] = 40000,
+    sport: Annotated[
+        int | None, typer.Option("--sport", min=1, max=65535, help="Source port (default 40000).")
+    ] = None,
     node: Annotated[
         str | None,
         typer.Option("--node", help="Node whose rules the packet meets (default: see above)."),
@@ -250,11 +252,25 @@ def trace(
         ),
     ] = "intended",
     seed: SeedOption = 0,
+    kernel: Annotated[
+        bool,
+        typer.Option("--kernel", help="Also send it for real in the running lab (root)."),
+    ] = False,
+    capture: Annotated[
+        bool,
+        typer.Option("--capture", help="With the lab: sniff every hop (implies --kernel)."),
+    ] = False,
+    pcap: Annotated[
+        Path | None,
+        typer.Option("--pcap", help="With --capture: save the packets (pcapng) here."),
+    ] = None,
 ) -> None:
     """Where does this packet go, and why: every rule it meets, every endpoint it may reach.
 
     Runs on the embedded cluster (manifests from -f applied first), or on a real node's
     iptables-save dump with --dump. The source's node is used unless --node says otherwise.
+    With --kernel the running lab (ksl cluster up) sends it for real and the kernel's own
+    trace is shown next to the simulator's.
     """
     from k8s_service_lab.cli.trace import TraceRequest, run_trace
 
@@ -273,6 +289,9 @@ def trace(
             cluster_cidr=cluster_cidr,
             probabilities=probabilities,
             seed=seed,
+            kernel=kernel,
+            capture=capture,
+            pcap=pcap,
         )
     )
 

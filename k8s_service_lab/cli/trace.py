@@ -12,6 +12,12 @@ described by ``--node-ip`` (the addresses ``-m addrtype LOCAL`` matches) and
 
 Without ``--node`` the trace runs on the source's node (a pod or node source), else on the
 node whose address is the destination (a NodePort), else on the first worker.
+
+With ``--kernel`` (root, a lab up: ``ksl cluster up``) the same packet is also sent for real
+inside the lab, the kernel's own rule trace (``nft monitor trace``) is read back, and both
+are shown side by side, any disagreement marked (exit status 1 when they disagree).
+``--capture`` also sniffs every interface the packet and its reply cross and shows the
+addresses as NAT rewrites them; ``--pcap FILE`` saves those packets for Wireshark.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ if TYPE_CHECKING:
     from k8s_service_lab.tracer import EndpointName, TraceReport
 
 OUTPUTS = ("text", "json", "mermaid")
+#: The source port of a traced packet when none is given (any unprivileged port would do).
+DEFAULT_SPORT = 40000
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +47,13 @@ class TraceRequest:
     dst: str
     dport: int | None
     proto: str | None
-    sport: int
+    #: ``None``: not given — 40000 for the simulator, a fresh random port for ``--kernel``.
+    sport: int | None
     node: str | None
+
+    @property
+    def source_port(self) -> int:
+        return DEFAULT_SPORT if self.sport is None else self.sport
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +95,16 @@ def run_trace(
     cluster_cidr: str | None,
     probabilities: str,
     seed: int,
+    kernel: bool = False,
+    capture: bool = False,
+    pcap: Path | None = None,
 ) -> int:
     from k8s_service_lab.errors import NotFoundError, ServiceLabError
 
+    kernel = kernel or capture or pcap is not None
+    if kernel and (dump is not None or files or config_path is not None):
+        typer.echo("error: --kernel traces the running lab: drop --dump, -f and --config", err=True)
+        return 2
     if output not in OUTPUTS:
         typer.echo(f'error: unknown output format "{output}" (text, json or mermaid)', err=True)
         return 2
@@ -101,6 +121,10 @@ def run_trace(
 
             cluster, ok = build_cluster(files, config_path, seed)
             report = trace_on_cluster(cluster, request, mode, probabilities)
+            if kernel:
+                return _with_kernel(
+                    cluster, report, request, output, capture or pcap is not None, pcap
+                )
     except TraceUsageError as err:
         typer.echo(f"error: {err}", err=True)
         return 2
@@ -142,7 +166,7 @@ def trace_on_cluster(
         raise TraceUsageError(f"--src {src.ip} and --dst {dst.ip} are of different IP families")
     base = cluster.tracer(node, mode, family)
     tracer = Tracer(base.ruleset, base.node, probabilities=probabilities)
-    packet = Packet(src.ip, dst.ip, proto, request.sport, dport)
+    packet = Packet(src.ip, dst.ip, proto, request.source_port, dport)
     sent = tracer.node.is_local(src.ip)
     result = tracer.sent(packet) if sent else tracer.arriving(packet)
     return TraceReport(
@@ -212,6 +236,90 @@ def endpoint_names(cluster: Cluster) -> dict[str, EndpointName]:
     return names
 
 
+# -- the kernel lab ------------------------------------------------------------------------
+
+
+def _with_kernel(
+    cluster: Cluster,
+    report: TraceReport,
+    request: TraceRequest,
+    output: str,
+    sniff: bool,
+    pcap: Path | None,
+) -> int:
+    """Send the packet for real in the running lab; show the kernel's path next to ours."""
+    import os
+
+    from k8s_service_lab.cli.cluster import current_lab
+    from k8s_service_lab.netns.state import lab_names
+
+    name = current_lab()
+    if os.geteuid() != 0 or name not in lab_names():
+        raise TraceUsageError(
+            f'--kernel needs the kernel lab "{name}" up (as root): ksl cluster up --name {name}'
+        )
+    from k8s_service_lab.netns.kerneltrace import kernel_trace
+    from k8s_service_lab.netns.plan import plan_lab
+    from k8s_service_lab.netns.proxy import LabProxy
+    from k8s_service_lab.netns.tracecompare import compare
+    from k8s_service_lab.tracer import TraceReport
+
+    plan = plan_lab(cluster, prefix=name)
+    proxy = LabProxy(cluster, plan)
+    p = report.packet
+    captured = None
+    if sniff:
+        from k8s_service_lab.netns.capture import capture
+
+        endpoints = [(ip, port) for ip, port, _ in report.result.endpoints]
+        kt, captured = capture(
+            plan,
+            proxy,
+            p.src,
+            p.dst,
+            p.dport,
+            p.proto,
+            request.sport,
+            node=report.node,
+            endpoints=endpoints,
+            pcap=pcap,
+        )
+    else:
+        kt = kernel_trace(
+            plan,
+            proxy,
+            p.src,
+            p.dst,
+            p.dport,
+            p.proto,
+            request.sport,
+            node=report.node,
+        )
+    comparison = compare(report.result, kt)
+    if output == "json":
+        kernel_report = TraceReport(kt.packet, kt.result, kt.node, kt.direction, report.names)
+        doc = {
+            "simulated": report.to_json(),
+            "kernel": kernel_report.to_json(),
+            "agrees": comparison.agrees,
+            "differences": list(comparison.differences),
+            "capture": None if captured is None else captured.text(),
+            "pcap": None if pcap is None else str(pcap),
+        }
+        typer.echo(json.dumps(doc, indent=2))
+    else:
+        if output == "mermaid":
+            typer.echo(report.to_mermaid(), nl=False)
+        else:
+            typer.echo(report.to_text(), nl=False)
+        typer.echo(comparison.render(width=160))
+        if captured is not None:
+            typer.echo(captured.text())
+        if pcap is not None:
+            typer.echo(f"packets saved to {pcap}")
+    return 0 if comparison.agrees else 1
+
+
 # -- a real node's dump ---------------------------------------------------------------------
 
 
@@ -251,7 +359,8 @@ def _trace_dump(
         raise TraceUsageError(f"{dump}: {err.strerror}") from None
     ruleset = parse_save(text, source=str(dump))
     tracer = Tracer(ruleset, NodeContext.of(local, cluster_cidr), probabilities=probabilities)
-    packet = Packet(src, dst, (request.proto or "tcp").lower(), request.sport, request.dport)
+    proto = (request.proto or "tcp").lower()
+    packet = Packet(src, dst, proto, request.source_port, request.dport)
     sent = tracer.node.is_local(src)
     result = tracer.sent(packet) if sent else tracer.arriving(packet)
     return TraceReport(packet, result, request.node, "sent" if sent else "arriving")
