@@ -54,12 +54,15 @@ __all__ = [
     "RunningLab",
     "Teardown",
     "build",
+    "configure_namespace",
     "destroy",
     "destroy_all",
     "lab",
     "lab_namespaces",
     "plan_namespaces",
+    "pyroute2_quiet",
     "require_root",
+    "write_sysctls",
 ]
 
 #: ``IFA_F_NODAD`` (``include/uapi/linux/if_addr.h``): IPv6 addresses usable at once.
@@ -137,11 +140,11 @@ def _build(plan: LabPlan, created: list[str], dns: LabDNS | None) -> None:
             f'namespace "{taken[0]}" already exists: lab "{plan.prefix}" is up '
             '(take it down with "ksl cluster down --all")'
         )
-    with _pyroute2_quiet():
+    with pyroute2_quiet():
         for ns in plan.namespaces:
             pyroute2_netns.create(ns.name)
             created.append(ns.name)
-        _write_sysctls(plan.namespaces)
+        write_sysctls(plan.namespaces)
         _wire(plan)
     if dns is not None:
         # Named after the pod namespaces just created, so every teardown finds them.
@@ -149,7 +152,7 @@ def _build(plan: LabPlan, created: list[str], dns: LabDNS | None) -> None:
 
 
 @contextmanager
-def _pyroute2_quiet() -> Iterator[None]:
+def pyroute2_quiet() -> Iterator[None]:
     """pyroute2 forks a helper per namespace socket, and the helper leaves its netlink socket
     to the garbage collector; with warnings turned into errors (as our tests run) the helper
     then fails half-way. The forked helper inherits the filter set here."""
@@ -158,7 +161,7 @@ def _pyroute2_quiet() -> Iterator[None]:
         yield
 
 
-def _write_sysctls(namespaces: tuple[NetNamespace, ...]) -> None:
+def write_sysctls(namespaces: tuple[NetNamespace, ...]) -> None:
     """Write each namespace's sysctls from a worker thread that has entered it.
 
     ``/proc/sys/net`` shows the namespace of the thread that opens it, so the worker enters
@@ -210,10 +213,10 @@ def _wire(plan: LabPlan) -> None:
                     ipr.link("set", index=_index(ipr, veth.name), master=master)
     for ns in plan.namespaces:
         with IPRoute(netns=ns.name, flags=0) as ipr:
-            _configure(ipr, ns)
+            configure_namespace(ipr, ns)
 
 
-def _configure(ipr: Any, ns: NetNamespace) -> None:
+def configure_namespace(ipr: Any, ns: NetNamespace) -> None:
     for link in ipr.get_links():
         ipr.link("set", index=link["index"], state="up")
     for addr in ns.addresses:

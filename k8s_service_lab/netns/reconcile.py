@@ -42,13 +42,13 @@ from pyroute2 import netns as pyroute2_netns
 from k8s_service_lab.netfilter import KernelTables, Ruleset, canonical
 from k8s_service_lab.netns.enter import namespace_path
 from k8s_service_lab.netns.kernel import (
-    _configure,
-    _pyroute2_quiet,
-    _write_sysctls,
     build,
+    configure_namespace,
     destroy,
     lab_namespaces,
+    pyroute2_quiet,
     require_root,
+    write_sysctls,
 )
 from k8s_service_lab.netns.names import Role, check_prefix, namespace_name
 from k8s_service_lab.netns.plan import LabPlan, NetNamespace, PodPlan, Veth, plan_lab
@@ -194,7 +194,7 @@ def apply_pod_changes(changes: PodChanges, before: LabPlan | None, after: LabPla
     """
     require_root()
     if changes.removed:
-        with _pyroute2_quiet():
+        with pyroute2_quiet():
             for name in changes.removed:
                 _delete_node_veth(before, name)
         doomed = tuple(NetNamespace(n, Role.POD, n) for n in changes.removed)
@@ -202,11 +202,11 @@ def apply_pod_changes(changes: PodChanges, before: LabPlan | None, after: LabPla
     created: list[str] = []
     owner = os.getpid()
     try:
-        with _pyroute2_quiet():
+        with pyroute2_quiet():
             for pod in changes.added:
                 pyroute2_netns.create(pod.namespace)
                 created.append(pod.namespace)
-            _write_sysctls(tuple(after.namespace(p.namespace) for p in changes.added))
+            write_sysctls(tuple(after.namespace(p.namespace) for p in changes.added))
             for pod in changes.added:
                 _wire_pod(after, pod)
     except BaseException:
@@ -238,9 +238,9 @@ def _wire_pod(plan: LabPlan, pod: PodPlan) -> None:
             peer={"ifname": veth.peer, "net_ns_fd": veth.peer_namespace},
         )
     with IPRoute(netns=pod.namespace, flags=0) as ipr:
-        _configure(ipr, plan.namespace(pod.namespace))
+        configure_namespace(ipr, plan.namespace(pod.namespace))
     with IPRoute(netns=veth.namespace, flags=0) as ipr:
-        _configure(ipr, _node_side(plan, pod))
+        configure_namespace(ipr, _node_side(plan, pod))
 
 
 # -- the pod-server supervisor -------------------------------------------------------------------
