@@ -299,6 +299,10 @@ class _RuleReader:
         if name in self.chains and options is None:
             return Jump(name)
         args = self._verbatim()
+        if args and not args[0].startswith("-") and name not in _EXTENSIONS and options is None:
+            # A chain jump takes no arguments; an extension's start with "--" (iptables:
+            # "Bad argument").
+            raise ValueError(f"bad argument {args[0]!r} after -j {name}")
         if args or name in _EXTENSIONS or options is not None:
             return UnknownTarget(name, args)
         return Jump(name)
