@@ -43,6 +43,7 @@ from k8s_service_lab.controlplane.apiserver import APIServer
 from k8s_service_lab.controlplane.controllers import ControllerManager
 from k8s_service_lab.controlplane.controllers.endpoints import EndpointsController
 from k8s_service_lab.controlplane.controllers.endpointslice import EndpointSliceController
+from k8s_service_lab.controlplane.controllers.garbagecollector import GarbageCollector
 from k8s_service_lab.controlplane.controllers.kubelet import Kubelet
 from k8s_service_lab.controlplane.controllers.loadbalancer import LoadBalancerController
 from k8s_service_lab.controlplane.controllers.replicaset import ReplicaSetController
@@ -122,6 +123,7 @@ class Cluster:
                 EndpointSliceController(self.api, rng=random.Random(seed + 3)),
                 EndpointsController(self.api),
                 LoadBalancerController(self.api, self.lb_pool),
+                GarbageCollector(self.api),
             ],
         )
         self.dns = ClusterDNS(self.store)
@@ -206,6 +208,19 @@ class Cluster:
         )
         self.settle()
         return deleted
+
+    def scale(self, kind: type[R] | str, name: str, replicas: int, namespace: str = "default") -> R:
+        """``kubectl scale``: set a Deployment's or ReplicaSet's ``spec.replicas``."""
+        cls = _kind(kind)
+        obj = self.store.get(cls, namespace, name)
+        spec = getattr(obj, "spec", None)
+        if spec is None or not hasattr(spec, "replicas"):
+            raise ServiceLabError(f"{cls.RESOURCE} cannot be scaled")
+        if replicas < 0:
+            raise ServiceLabError(f"replicas must be 0 or more, not {replicas}")
+        scaled = self.api.update(replace(obj, spec=replace(spec, replicas=replicas)))
+        self.settle()
+        return scaled
 
     def set_ready(self, name: str, ready: bool, namespace: str = "default") -> Pod:
         """Make a pod pass or fail its readiness probe (what a lab does to "break" a pod)."""

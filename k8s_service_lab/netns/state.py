@@ -43,7 +43,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from k8s_service_lab.errors import NotFoundError, ServiceLabError
+from k8s_service_lab.errors import ServiceLabError
 from k8s_service_lab.netns.names import check_prefix
 
 if TYPE_CHECKING:
@@ -136,14 +136,12 @@ def perform(cluster: Cluster, op: Operation) -> list[str]:
     if isinstance(op, Apply):
         return [r.kubectl() for r in apply_sources(cluster, op.sources)]
     if isinstance(op, Delete):
+        # The model's garbage collector deletes what the object owned (background).
         deleted: Any = cluster.delete(op.resource, op.name, op.namespace)
-        _delete_dependents(cluster, deleted.metadata.uid)
         _wait_for_terminations(cluster)
         return [f'{type(deleted).GROUP_KIND.lower()} "{op.name}" deleted']
     if isinstance(op, Scale):
-        deployment = cluster.get("deployments", op.name, op.namespace)
-        spec = replace(deployment.spec, replicas=op.replicas)
-        cluster.apply([replace(deployment, spec=spec)])
+        cluster.scale("deployments", op.name, op.replicas, op.namespace)
         _wait_for_terminations(cluster)
         return [f"deployment.apps/{op.name} scaled"]
     pod = cluster.set_ready(op.pod, op.ready, op.namespace)
@@ -182,26 +180,6 @@ def read_sources(paths: Sequence[Path]) -> tuple[Source, ...]:
         for file in files:
             sources.append(Source(str(file), file.read_bytes().decode("utf-8-sig", "replace")))
     return tuple(sources)
-
-
-def _delete_dependents(cluster: Cluster, uid: str | None) -> None:
-    """What the garbage collector does after a background-propagation delete: every object
-    whose ``ownerReferences`` name the deleted one goes too, and what those own, and so on
-    (``pkg/controller/garbagecollector``; the model has no collector of its own)."""
-    from k8s_service_lab.api import KINDS
-
-    owners = [uid] if uid else []
-    while owners:
-        owner = owners.pop()
-        for cls in KINDS.values():
-            for obj in cluster.list(cls, namespace=None):
-                if any(ref.uid == owner for ref in obj.metadata.owner_references):
-                    try:
-                        gone = cluster.delete(cls, obj.metadata.name, obj.metadata.namespace)
-                    except NotFoundError:  # a controller got there first
-                        continue
-                    if gone.metadata.uid:
-                        owners.append(gone.metadata.uid)
 
 
 def _wait_for_terminations(cluster: Cluster) -> None:
