@@ -56,9 +56,9 @@ from k8s_service_lab.controlplane.store import Subscription, WatchEvent
 from k8s_service_lab.controlplane.system import apiserver_endpoints, bootstrap_objects, joined_nodes
 from k8s_service_lab.errors import ServiceLabError
 from k8s_service_lab.explain import ServiceExplanation, explain_service
-from k8s_service_lab.netfilter import Ruleset
+from k8s_service_lab.netfilter import NftTransaction, Ruleset
 from k8s_service_lab.proxy import ProxyWatcher
-from k8s_service_lab.tracer import NodeContext, Packet, Tracer, TraceResult, merge
+from k8s_service_lab.tracer import NftTracer, NodeContext, Packet, Tracer, TraceResult, merge
 
 __all__ = ["ApplyError", "ApplyResult", "Cluster"]
 
@@ -321,7 +321,9 @@ class Cluster:
         """
         return self.proxy(mode, node, family)[1].jump_rules()
 
-    def tracer(self, node: str | None = None, mode: str | None = None, family: int = 4) -> Tracer:
+    def tracer(
+        self, node: str | None = None, mode: str | None = None, family: int = 4
+    ) -> Tracer | NftTracer:
         """A :class:`~k8s_service_lab.tracer.Tracer` over ``node``'s rules (jumps included).
 
         Keep it to trace several connections as one session (``Tracer.remember``: ClientIP
@@ -331,12 +333,6 @@ class Cluster:
         """
         node = node or self.default_node()
         payload, jumps = self.render(mode, node, family), self.jump_rules(mode, node, family)
-        if not isinstance(payload, Ruleset) or not isinstance(jumps, Ruleset):
-            raise ServiceLabError(
-                "the tracer does not read nftables rules yet: trace in iptables mode"
-                " (--mode iptables)"
-            )
-        ruleset = merge(payload, jumps)
         cluster_node = self.config.node(node)
         local = [str(a) for a in cluster_node.addresses if a.version == family]
         local.append("127.0.0.1" if family == 4 else "::1")
@@ -347,7 +343,11 @@ class Cluster:
             if c.version == family
         ]
         context = NodeContext.of(local, str(cidrs[0]) if cidrs else None, egress)
-        return Tracer(ruleset, context)
+        if isinstance(payload, NftTransaction):
+            # nftables mode: kube-proxy's own table is everything (no jumps outside it).
+            return NftTracer(payload, context)
+        assert isinstance(jumps, Ruleset)
+        return Tracer(merge(payload, jumps), context)
 
     def trace(
         self,

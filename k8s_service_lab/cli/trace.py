@@ -98,6 +98,7 @@ def run_trace(
     kernel: bool = False,
     capture: bool = False,
     pcap: Path | None = None,
+    dump_kind: str = "auto",
 ) -> int:
     from k8s_service_lab.errors import NotFoundError, ServiceLabError
 
@@ -113,7 +114,7 @@ def run_trace(
         if dump is not None:
             if files or config_path is not None:
                 raise TraceUsageError("--dump traces a real node's rules: drop -f and --config")
-            report = _trace_dump(request, dump, node_ips, cluster_cidr, probabilities)
+            report = _trace_dump(request, dump, node_ips, cluster_cidr, probabilities, dump_kind)
         else:
             if node_ips or cluster_cidr:
                 raise TraceUsageError("--node-ip and --cluster-cidr describe a --dump's node")
@@ -150,7 +151,7 @@ def trace_on_cluster(
     cluster: Cluster, request: TraceRequest, mode: str | None, probabilities: str
 ) -> TraceReport:
     from k8s_service_lab.errors import NotFoundError
-    from k8s_service_lab.tracer import Packet, Tracer, TraceReport
+    from k8s_service_lab.tracer import NftTracer, Packet, Tracer, TraceReport
 
     src = _resolve(cluster, request.src, "--src")
     dst = _resolve(cluster, request.dst, "--dst")
@@ -165,7 +166,11 @@ def trace_on_cluster(
     if (":" in src.ip) != (family == 6):
         raise TraceUsageError(f"--src {src.ip} and --dst {dst.ip} are of different IP families")
     base = cluster.tracer(node, mode, family)
-    tracer = Tracer(base.ruleset, base.node, probabilities=probabilities)
+    tracer: Tracer | NftTracer
+    if isinstance(base, Tracer):
+        tracer = Tracer(base.ruleset, base.node, probabilities=probabilities)
+    else:
+        tracer = NftTracer(base.ruleset, base.node, probabilities=probabilities)
     packet = Packet(src.ip, dst.ip, proto, request.source_port, dport)
     sent = tracer.node.is_local(src.ip)
     result = tracer.sent(packet) if sent else tracer.arriving(packet)
@@ -329,11 +334,12 @@ def _trace_dump(
     node_ips: Sequence[str],
     cluster_cidr: str | None,
     probabilities: str,
+    dump_kind: str,
 ) -> TraceReport:
     import ipaddress
 
-    from k8s_service_lab.netfilter import parse_save
-    from k8s_service_lab.tracer import NodeContext, Packet, Tracer, TraceReport
+    from k8s_service_lab.netfilter import parse_nft, parse_nft_json, parse_save
+    from k8s_service_lab.tracer import NftTracer, NodeContext, Packet, Tracer, TraceReport
 
     if not node_ips:
         raise TraceUsageError(
@@ -357,10 +363,41 @@ def _trace_dump(
         text = dump.read_text()
     except OSError as err:
         raise TraceUsageError(f"{dump}: {err.strerror}") from None
-    ruleset = parse_save(text, source=str(dump))
-    tracer = Tracer(ruleset, NodeContext.of(local, cluster_cidr), probabilities=probabilities)
+    context = NodeContext.of(local, cluster_cidr)
+    tracer: Tracer | NftTracer
+    kind = dump_format(text) if dump_kind == "auto" else dump_kind
+    if kind == "nft-json":
+        tracer = NftTracer(
+            parse_nft_json(text, source=str(dump)), context, probabilities=probabilities
+        )
+    elif kind == "nft":
+        tracer = NftTracer(parse_nft(text, source=str(dump)), context, probabilities=probabilities)
+    else:
+        tracer = Tracer(parse_save(text, source=str(dump)), context, probabilities=probabilities)
     proto = (request.proto or "tcp").lower()
     packet = Packet(src, dst, proto, request.source_port, request.dport)
     sent = tracer.node.is_local(src)
     result = tracer.sent(packet) if sent else tracer.arriving(packet)
     return TraceReport(packet, result, request.node, "sent" if sent else "arriving")
+
+
+DUMP_FORMATS = ("auto", "iptables", "nft", "nft-json")
+
+
+def dump_format(text: str) -> str:
+    """What a dump is: ``nft -j list ruleset`` JSON, ``nft list ruleset`` text, or
+    ``iptables-save`` output (the default: its comments and tables are recognised there).
+
+    >>> dump_format('{"nftables": []}'), dump_format("table ip kube-proxy {"), dump_format("*nat")
+    ('nft-json', 'nft', 'iptables')
+    """
+    for line in text.splitlines():
+        word = line.strip()
+        if not word or word.startswith("#"):
+            continue
+        if word.startswith("{"):
+            return "nft-json"
+        if word.split()[0] in ("table", "flush", "add", "define", "include"):
+            return "nft"
+        return "iptables"
+    return "iptables"

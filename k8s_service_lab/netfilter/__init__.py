@@ -16,6 +16,9 @@ targets; :mod:`.xtables_text` writes ``iptables-restore`` and ``iptables-save`` 
 from __future__ import annotations
 
 from k8s_service_lab.netfilter.nftables import NftTransaction
+from k8s_service_lab.netfilter.nftables_dump import DumpRule, NftRuleset, NftTableDump
+from k8s_service_lab.netfilter.nftables_json import parse_nft_json
+from k8s_service_lab.netfilter.nftables_parse import parse_nft
 from k8s_service_lab.netfilter.nftables_state import NftError, NftState
 from k8s_service_lab.netfilter.nftables_text import to_nft
 from k8s_service_lab.netfilter.restore import KernelTables
@@ -87,6 +90,7 @@ __all__ = [
     "DeleteChain",
     "Drop",
     "DumpError",
+    "DumpRule",
     "Fragment",
     "Goto",
     "Iface",
@@ -102,7 +106,9 @@ __all__ = [
     "Multiport",
     "NfAcct",
     "NftError",
+    "NftRuleset",
     "NftState",
+    "NftTableDump",
     "NftTransaction",
     "Physdev",
     "PortSpec",
@@ -124,6 +130,8 @@ __all__ = [
     "canonical",
     "canonical_rule",
     "check_jumps",
+    "parse_nft",
+    "parse_nft_json",
     "parse_save",
     "rule_text",
     "semantically_equal",

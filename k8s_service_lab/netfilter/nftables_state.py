@@ -26,7 +26,7 @@ which is what upstream's unit tests compare::
 
 from __future__ import annotations
 
-import copy
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -85,6 +85,32 @@ class _Tables:
     chains: dict[str, NftChain] = field(default_factory=dict)
     rules: dict[str, list[NftRule]] = field(default_factory=dict)
     containers: dict[str, _Container] = field(default_factory=dict)
+    # How often each chain / set is referenced (by rules, and chains by map elements): the
+    # kernel refuses to delete a referenced object, and counting keeps that check O(1).
+    chain_refs: Counter[str] = field(default_factory=Counter)
+    set_refs: Counter[str] = field(default_factory=Counter)
+
+    def copy(self) -> _Tables:
+        """A copy to work on (the objects are immutable; only the holders are copied)."""
+        return _Tables(
+            self.table,
+            dict(self.chains),
+            {name: list(rules) for name, rules in self.rules.items()},
+            {name: _Container(c.obj, dict(c.elements)) for name, c in self.containers.items()},
+            Counter(self.chain_refs),
+            Counter(self.set_refs),
+        )
+
+    def count(self, rule: NftRule, step: int) -> None:
+        chains, sets = references(rule)
+        for c in chains:
+            self.chain_refs[c] += step
+        for name in sets:
+            self.set_refs[name] += step
+
+    def count_element(self, element: NftElement, step: int) -> None:
+        if element.value is not None and element.value.chain:
+            self.chain_refs[element.value.chain] += step
 
 
 class NftState:
@@ -146,9 +172,11 @@ class NftState:
             for rule in rules:
                 chains, sets = references(rule)
                 problems += [
-                    f"{chain}: jumps to missing chain {c}" for c in chains - t.chains.keys()
+                    f"{chain}: jumps to missing chain {c}" for c in chains if c not in t.chains
                 ]
-                problems += [f"{chain}: uses missing set {s}" for s in sets - t.containers.keys()]
+                problems += [
+                    f"{chain}: uses missing set {s}" for s in sets if s not in t.containers
+                ]
         for cname, c in t.containers.items():
             for e in c.elements.values():
                 if e.value is not None and e.value.chain and e.value.chain not in t.chains:
@@ -161,7 +189,7 @@ class NftState:
         """Apply every command, or none of them (raising :class:`NftError`)."""
         if (tx.family, tx.table) != (self.family, self.name):
             raise NftError(f"transaction for {tx.family} {tx.table}, not {self.family} {self.name}")
-        work = copy.deepcopy(self._t)
+        work = self._t.copy()
         for verb, obj in tx.commands:
             self._apply(work, verb, obj)
         self._t = work
@@ -203,14 +231,15 @@ class NftState:
         if old is None:
             raise NftError(f"{what}: no such chain")
         if verb == "flush":
+            for rule in t.rules[obj.name]:
+                t.count(rule, -1)
             t.rules[obj.name] = []
             return
-        for chain, rules in t.rules.items():
-            if chain != obj.name and any(obj.name in references(r)[0] for r in rules):
-                raise NftError(f"{what}: chain is still referenced")
-        for c in t.containers.values():
-            if any(e.value is not None and e.value.chain == obj.name for e in c.elements.values()):
-                raise NftError(f"{what}: chain is still referenced")
+        own = sum(c == obj.name for r in t.rules[obj.name] for c in references(r)[0])
+        if t.chain_refs[obj.name] - own > 0:
+            raise NftError(f"{what}: chain is still referenced")
+        for rule in t.rules[obj.name]:
+            t.count(rule, -1)
         del t.chains[obj.name], t.rules[obj.name]
 
     def _container(self, t: _Tables, verb: Verb, obj: NftSet | NftMap, what: str) -> None:
@@ -224,10 +253,14 @@ class NftState:
         if old is None:
             raise NftError(f"{what}: no such set or map")
         if verb == "flush":
+            for e in old.elements.values():
+                t.count_element(e, -1)
             old.elements.clear()
             return
-        if any(obj.name in references(r)[1] for rules in t.rules.values() for r in rules):
+        if t.set_refs[obj.name] > 0:
             raise NftError(f"{what}: set is still referenced")
+        for e in old.elements.values():
+            t.count_element(e, -1)
         del t.containers[obj.name]
 
     def _element(self, t: _Tables, verb: Verb, obj: NftElement) -> None:
@@ -240,6 +273,7 @@ class NftState:
             if old is None:
                 raise NftError(f"{what}: no such element")
             del c.elements[obj.key]
+            t.count_element(old, -1)
         elif verb == "add":
             if old is not None and old.value != obj.value:
                 raise NftError(f"{what}: element exists with another value")
@@ -247,6 +281,7 @@ class NftState:
                 raise NftError(f"{what}: no such chain {obj.value.chain}")
             if old is None:
                 c.elements[obj.key] = obj
+                t.count_element(obj, 1)
         else:
             raise NftError(f"{what}: elements cannot be flushed")
 
@@ -254,8 +289,9 @@ class NftState:
         if obj.chain not in t.chains:
             raise NftError(f"add rule {obj.chain}: no such chain")
         chains, sets = references(obj)
-        for c in sorted(chains - t.chains.keys()):
+        for c in sorted(c for c in chains if c not in t.chains):
             raise NftError(f"add rule {obj.chain}: no such chain {c}")
-        for s in sorted(sets - t.containers.keys()):
-            raise NftError(f"add rule {obj.chain}: no such set {s}")
+        for name in sorted(name for name in sets if name not in t.containers):
+            raise NftError(f"add rule {obj.chain}: no such set {name}")
         t.rules[obj.chain].append(obj)
+        t.count(obj, 1)

@@ -16,6 +16,7 @@ from k8s_service_lab.tracer.engine import ARRIVING, SENT, TraceError, Tracer, me
 from k8s_service_lab.tracer.index import ChainIndex, rule_key
 from k8s_service_lab.tracer.matches import Flow, evaluate
 from k8s_service_lab.tracer.model import Branch, Hop, NodeContext, Packet, TraceResult
+from k8s_service_lab.tracer.nft_engine import NftTraceError, NftTracer
 from k8s_service_lab.tracer.packets import PacketError, packet_from_scapy, rewritten, to_scapy
 from k8s_service_lab.tracer.report import EndpointName, TraceReport
 
@@ -27,6 +28,8 @@ __all__ = [
     "EndpointName",
     "Flow",
     "Hop",
+    "NftTraceError",
+    "NftTracer",
     "NodeContext",
     "Packet",
     "PacketError",

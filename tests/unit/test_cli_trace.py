@@ -217,3 +217,29 @@ def test_demo_walks_from_manifest_to_packet() -> None:
     assert "verdict DNAT to 3 endpoints, not masqueraded" in out
     # Every pod line of the tour's `get pods -o wide` names a node; the client sits on worker2.
     assert "client                1/1     Running" in out
+
+
+def test_nftables_mode_traces_the_numgen_split() -> None:
+    doc = trace_json(
+        "--mode", "nftables", "-f", WEB, "--src", "10.244.2.200", "--dst", "svc/default/web"
+    )  # fmt: skip
+    assert doc["verdict"] == "DNAT"
+    assert [e["probability"] for e in doc["endpoints"]] == ["1/3"] * 3
+    assert all(h["table"] == "ip kube-proxy" for h in doc["hops"])
+    assert any("vmap @service-ips" in h["rule"] for h in doc["hops"])
+    assert any("numgen random mod 3" in b["hops"][0]["rule"] for b in doc["branches"])
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures/real-world not present")
+def test_trace_through_a_real_nft_dump_detects_its_format() -> None:
+    args = (
+        "--dump", str(FIXTURES / "k3s-nftables.nft"), "--node-ip", "10.34.4.246",
+        "--src", "10.42.0.5", "--dst", "10.43.0.10", "--dport", "53", "--proto", "udp",
+    )  # fmt: skip
+    doc = trace_json(*args)
+    assert doc["verdict"] == "DNAT"
+    assert [(e["ip"], e["port"]) for e in doc["endpoints"]] == [("10.42.0.171", 53)]
+    # Read as iptables-save it is refused, with the line that gave it away.
+    result = runner.invoke(app, ["trace", *args, "--format", "iptables"])
+    assert result.exit_code == 1
+    assert "k3s-nftables.nft:" in result.stderr
