@@ -15,7 +15,7 @@ nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
-SOURCES = ["k8s_service_lab", "tests", "bench", "docs/hooks", "noxfile.py"]
+SOURCES = ["k8s_service_lab", "tests", "bench", "docs/hooks", "labs", "noxfile.py"]
 
 
 @nox.session(python=PYTHON)

@@ -244,6 +244,12 @@ def trace(
     cluster_cidr: Annotated[
         str | None, typer.Option("--cluster-cidr", help="With --dump: the pod network CIDR.")
     ] = None,
+    dump_format: Annotated[
+        str,
+        typer.Option(
+            "--format", help="With --dump: auto, iptables (iptables-save), nft or nft-json."
+        ),
+    ] = "auto",
     probabilities: Annotated[
         str,
         typer.Option(
@@ -276,6 +282,8 @@ def trace(
 
     if probabilities not in ("intended", "written", "kernel"):
         raise typer.BadParameter("intended, written or kernel", param_hint="--probabilities")
+    if dump_format not in ("auto", "iptables", "nft", "nft-json"):
+        raise typer.BadParameter("auto, iptables, nft or nft-json", param_hint="--format")
     request = TraceRequest(src, dst, dport, proto, sport, node)
     raise typer.Exit(
         run_trace(
@@ -292,8 +300,16 @@ def trace(
             kernel=kernel,
             capture=capture,
             pcap=pcap,
+            dump_kind=dump_format,
         )
     )
+
+
+# -- ksl lab: the guided labs (issue 8); its commands live in cli/lab.py --------------------
+
+from k8s_service_lab.cli.lab import lab_app  # noqa: E402 - typer only; the library loads lazily
+
+app.add_typer(lab_app, name="lab")
 
 
 # The kernel lab's command group. Its module imports only typer at start-up; each command

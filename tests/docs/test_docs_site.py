@@ -99,9 +99,10 @@ def test_chinese_page_is_written_in_chinese(page: str) -> None:
 
 @pytest.mark.parametrize("page", PAGES)
 def test_both_languages_include_the_same_snippets(page: str) -> None:
-    # The code and generated output are shared; only the prose is translated.
+    # The code and generated output are shared; only the prose is translated — and a lab
+    # page includes its lab's README in the page's own language (README.zh.md for zh).
     en, zh = (INCLUDE.findall((DOCS / lang / page).read_text()) for lang in LANGUAGES)
-    assert en == zh
+    assert en == [t.replace("/README.zh.md", "/README.md") for t in zh]
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if p.startswith("concepts/")])
@@ -131,6 +132,10 @@ def test_every_include_names_an_example_or_a_generated_file(lang: str) -> None:
             path, _, section = target.partition(":")
             if path.startswith("docs/generated/"):
                 assert path in generated, f"{page}: nothing generates {path}"
+            elif path.startswith("labs/"):
+                readme = "README.zh.md" if lang == "zh" else "README.md"
+                assert re.fullmatch(rf"labs/\d\d-[a-z0-9-]+/{re.escape(readme)}", path), path
+                assert (ROOT / path).is_file(), f"{page}: {path} is missing"
             else:
                 assert path.startswith("docs/examples/"), f"{page}: {path} is not an example"
                 source = (ROOT / path).read_text()
