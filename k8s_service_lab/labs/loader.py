@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LABS_ROOT", "REQUIRED", "Check", "Lab", "find_lab", "find_labs", "load_lab"]
 
+
 #: The labs shipped with the project: ``labs/`` at the top of the repository.
 def _labs_root() -> Path:
     # A checkout has labs/ next to the package; a wheel carries them as package data.
