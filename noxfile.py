@@ -7,6 +7,7 @@ Run ``nox`` for the default sessions (lint, typecheck, tests) — this is what C
 from __future__ import annotations
 
 import os
+import shutil
 
 import nox
 
@@ -31,7 +32,8 @@ def typecheck(session: nox.Session) -> None:
     """Type-check the package with ``mypy --strict``."""
     session.install("-e", ".[dev]")
     session.run("mypy", "--strict", "k8s_service_lab")
-    session.run("mypy", "--strict", "docs/hooks/generate.py", "docs/hooks/fetch_mermaid.py")
+    hooks = ["generate.py", "fetch_mermaid.py", "excerpts.py", "screenshots.py"]
+    session.run("mypy", "--strict", *(f"docs/hooks/{name}" for name in hooks))
 
 
 @nox.session(python=PYTHON)
@@ -91,12 +93,33 @@ def docs(session: nox.Session) -> None:
 
     Fetches the pinned mermaid bundle from the npm registry first (needs node's ``npm``), so
     the site draws its diagrams offline; the build regenerates every listing and diagram
-    from the library (docs/README.md), then runs the site tests, which check in headless
-    Chromium (when installed) that the diagrams render. Extra arguments go to mkdocs:
-    ``nox -s docs -- -d DIR``.
+    from the library (docs/README.md). Then headless Chromium photographs the home page and
+    lab 03 in both languages into ``docs/screenshots/`` (git-ignored; CI keeps them), and
+    the site tests check those pictures and that every diagram renders as SVG. Without
+    Chromium the pictures are skipped, except under ``CI=true``. Extra arguments go to
+    mkdocs: ``nox -s docs -- -d DIR``.
     """
     session.install("-e", ".[docs]", "pytest>=8.0")
     session.run("python", "docs/hooks/fetch_mermaid.py")
     session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
+    env = _ci_env()
+    if shutil.which("chromium") is not None:
+        session.run("python", "docs/hooks/screenshots.py", _site_dir(session.posargs))
+        # The site tests check these very files (the ones CI keeps), not a second set.
+        env["KSL_SCREENSHOTS"] = "docs/screenshots"
+    elif env["CI"] == "true":
+        session.error("chromium is missing: CI photographs the site (apt-get install chromium)")
+    else:
+        session.warn("chromium not found: no screenshots (Debian: apt-get install chromium)")
     # The site tests that need mkdocs (and, when installed, Chromium: diagrams render as SVG).
-    session.run("pytest", "tests/docs/test_docs_site.py", "-p", "no:cacheprovider")
+    session.run("pytest", "tests/docs/test_docs_site.py", "-p", "no:cacheprovider", env=env)
+
+
+def _site_dir(mkdocs_args: list[str]) -> str:
+    # Where `mkdocs build` wrote the site: its -d/--site-dir argument, else mkdocs.yml's default.
+    for i, arg in enumerate(mkdocs_args):
+        if arg in ("-d", "--site-dir") and i + 1 < len(mkdocs_args):
+            return mkdocs_args[i + 1]
+        if arg.startswith("--site-dir="):
+            return arg.split("=", 1)[1]
+    return "site"

@@ -15,7 +15,9 @@ What it reads and writes:
   ``$ <command>`` and what it printed. A command with ``-o mermaid`` writes
   ``NAME.mmd``, the bare flowchart, for a ```` ```mermaid ```` fence. A comment
   ``# excerpt: TEXT`` keeps only the rules that mention TEXT, with their tables and chain
-  declarations (one Service's chains out of a whole ``ksl render``).
+  declarations (one Service's chains out of a whole ``ksl render``); for ``nft`` text
+  (``--mode nftables``) it keeps the chains whose names hold TEXT, their map and set
+  elements and the rules that dispatch to them (``docs/hooks/excerpts.py``).
 - ``docs/examples/*.py`` — run as scripts; ``generated/examples/NAME.out`` is what they print.
 - the typer app — ``generated/cli.md``, one section per command, from its help and options.
 
@@ -42,7 +44,6 @@ import contextlib
 import io
 import logging
 import os
-import re
 import runpy
 import shlex
 import sys
@@ -95,49 +96,23 @@ def parse_session(text: str, source: str = "<session>") -> Session:
     return Session(commands[0], tuple(words[1:]), wanted)
 
 
-_CHAIN = re.compile(r"KUBE-[A-Z]+-[A-Z0-9]{16}\b")
-
-
 def excerpt(text: str, wanted: str) -> str:
-    """The rules of an ``iptables-restore`` text about one thing, kept in place.
-
-    A rule is kept when it mentions ``wanted`` or belongs to a per-Service chain that a kept
-    rule names (``KUBE-EXT-…`` jumps carry no comment). Each table with kept rules keeps its
-    ``*table`` line, those chains' declarations and ``COMMIT``: the excerpt still loads.
-    """
-    out: list[str] = []
-    for header, body in _tables(text):
-        rules = [line for line in body if line.startswith("-")]
-        kept = [wanted in rule for rule in rules]
-        named: set[str] = set()
-        while True:
-            named = {
-                m for rule, k in zip(rules, kept, strict=True) if k for m in _CHAIN.findall(rule)
-            }
-            more = [k or rule.split(" ")[1] in named for rule, k in zip(rules, kept, strict=True)]
-            if more == kept:
-                break
-            kept = more
-        if any(kept):
-            declared = [d for d in body if d.startswith(":") and d[1:].split(" ")[0] in named]
-            chosen = [rule for rule, k in zip(rules, kept, strict=True) if k]
-            out.extend([header, *declared, *chosen, "COMMIT"])
-    if not out:
-        raise ValueError(f"no rule mentions {wanted!r}")
-    return "\n".join(out) + "\n"
+    """The part of a ``ksl render`` listing about one thing (``docs/hooks/excerpts.py``)."""
+    with _hooks_importable():
+        from excerpts import excerpt as cut
+    return cut(text, wanted)
 
 
-def _tables(text: str) -> Iterator[tuple[str, list[str]]]:
-    header: str | None = None
-    body: list[str] = []
-    for line in text.splitlines():
-        if line.startswith("*"):
-            header, body = line, []
-        elif line == "COMMIT" and header is not None:
-            yield header, body
-            header = None
-        else:
-            body.append(line)
+@contextlib.contextmanager
+def _hooks_importable() -> Iterator[None]:
+    # mkdocs loads a hook by its path, not as a package: make its siblings importable for
+    # the import only, leaving sys.path as it was.
+    here = str(Path(__file__).resolve().parent)
+    sys.path.insert(0, here)
+    try:
+        yield
+    finally:
+        sys.path.remove(here)
 
 
 @contextlib.contextmanager
@@ -288,11 +263,8 @@ def generate(out: Path = OUT, examples: Path = EXAMPLES) -> list[Path]:
 
 def on_config(config: Any) -> None:
     """Check that the mermaid bundle is in place (a strict build fails when it is not)."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    try:
+    with _hooks_importable():
         from fetch_mermaid import MERMAID_VERSION, installed_version
-    finally:
-        sys.path.pop(0)
     docs_dir = Path(config["docs_dir"])
     have = installed_version(docs_dir)
     if have != MERMAID_VERSION:

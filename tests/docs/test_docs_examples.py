@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -109,10 +110,16 @@ def test_shell_example_runs(path: Path, ksl_on_path: dict[str, str]) -> None:
 def test_session_is_one_ksl_command_on_example_files(path: Path) -> None:
     session = generate.parse_session(path.read_text(), path.name)
     argv = list(session.argv)
-    files = [argv[i + 1] for i, word in enumerate(argv[:-1]) if word in ("-f", "--filename")]
+    files = [
+        argv[i + 1] for i, word in enumerate(argv[:-1]) if word in ("-f", "--filename", "--config")
+    ]
     for name in files:
         assert (ROOT / name).exists(), f"{path.name}: {name} does not exist"
-        assert name.startswith("docs/examples/"), "sessions use the docs' own examples"
+        # The docs' own examples — or a lab's own files, for a diagram on that lab's page.
+        lab = re.fullmatch(r"labs/(\d\d)-[a-z0-9-]+/(manifests/.+|kind\.yaml)", name)
+        assert name.startswith("docs/examples/") or lab, f"{path.name}: {name}"
+        if lab:
+            assert path.stem.startswith(f"lab{lab[1]}-"), "name a lab's session after its lab"
 
 
 def test_parse_session_refuses_two_commands() -> None:
@@ -144,6 +151,65 @@ def test_excerpt_keeps_one_service_and_its_uncommented_chains() -> None:
 def test_excerpt_of_nothing_is_an_error() -> None:
     with pytest.raises(ValueError, match="no rule mentions"):
         generate.excerpt("*nat\n-A KUBE-SERVICES -j RETURN\nCOMMIT\n", "default/none:")
+    with pytest.raises(ValueError, match="no chain or element mentions"):
+        generate.excerpt("add table ip kube-proxy\nadd chain ip kube-proxy services\n", "x/y/")
+
+
+def _nft_excerpt(wanted: str, *manifests: str) -> list[str]:
+    files = " ".join(f"-f docs/examples/{m}" for m in manifests)
+    session = generate.parse_session(
+        f"# excerpt: {wanted}\nksl render --mode nftables {files} --node kind-worker\n"
+    )
+    _, text = generate.render_session(session)
+    lines: list[str] = text.splitlines()
+    assert lines[0].startswith("$ ksl render --mode nftables")
+    return lines[1:]
+
+
+def test_nft_excerpt_keeps_one_service_its_elements_and_the_dispatch() -> None:
+    lines = _nft_excerpt("default/echo/", "nodeport-local.yaml", "web.yaml")
+    assert lines[0].startswith("add table ip kube-proxy")
+    assert not [line for line in lines if "default/web/" in line or "kube-system" in line]
+    assert not [line for line in lines if line.startswith(("flush ", "delete "))]
+    # Every chain the excerpt's rules go to is declared in it, but for shared helpers.
+    declared = {line.split()[4] for line in lines if line.startswith("add chain ")}
+    ruled = {line.split()[4] for line in lines if line.startswith("add rule ")}
+    gone_to = {
+        word
+        for line in lines
+        for verb, word in zip(line.split(), line.split()[1:], strict=False)
+        if verb in ("goto", "jump")
+    }
+    assert ruled <= declared
+    assert gone_to - declared == {"mark-for-masquerade"}
+    # The ClusterIP and NodePort dispatch: map elements naming echo's chains, and the
+    # `services` rules that look them up, reached from the hooked nat chains.
+    elements = [line for line in lines if line.startswith("add element ")]
+    assert any(" service-ips { " in e and "goto service-" in e for e in elements)
+    assert any(" service-nodeports { tcp . 30080 : goto external-" in e for e in elements)
+    assert any(e.startswith("add element ip kube-proxy cluster-ips { ") for e in elements)
+    assert "add rule ip kube-proxy nat-prerouting jump services" in lines
+    assert (
+        "add rule ip kube-proxy services ip daddr . meta l4proto . th dport vmap @service-ips"
+        in lines
+    )
+    # A base chain keeps the declaration with its hook, once.
+    prerouting = [
+        line for line in lines if line.startswith("add chain ip kube-proxy nat-prerouting")
+    ]
+    assert prerouting == [
+        "add chain ip kube-proxy nat-prerouting { type nat hook prerouting priority -100 ; }"
+    ]
+
+
+def test_nft_excerpt_of_a_service_without_endpoints_keeps_its_reject_element() -> None:
+    lines = _nft_excerpt("default/api", "broken-selector.yaml")
+    # No endpoints, no chains of its own: only its elements (and what looks them up).
+    assert not [line for line in lines if line.startswith("add chain") and "default/api" in line]
+    assert any("no-endpoint-services {" in line and "goto reject-chain" in line for line in lines)
+    assert (
+        "add rule ip kube-proxy filter-forward ct state new jump service-endpoints-check" in lines
+    )
 
 
 def test_generate_writes_every_snippet_and_removes_stale_ones(tmp_path: Path) -> None:
