@@ -10,7 +10,9 @@ deletes the table and stops the monitor. The first packet's trace (the SYN, or t
 datagram) is mapped to :class:`~k8s_service_lab.tracer.Hop` values (see :mod:`.nfttrace`)
 and becomes a one-branch :class:`~k8s_service_lab.tracer.TraceResult`: the kernel takes one
 path. Which endpoint it chose and the source it masqueraded to come from the node's
-conntrack entry for the flow. The table the kernel reads is written like this::
+conntrack entry for the flow. In iptables mode the rules are named as ``iptables-nft-save``
+shows them; in nftables mode as ``nft list table ip kube-proxy`` does, which is what the nft
+tracer's hops say. The table the kernel reads is written like this::
 
     >>> from k8s_service_lab.tracer import Packet
     >>> script = trace_table_script("ksl_trace", Packet("10.0.0.4", "10.96.0.10", "udp", 4100, 53))
@@ -49,6 +51,7 @@ from typing import TYPE_CHECKING
 
 from k8s_service_lab.errors import PrerequisiteError
 from k8s_service_lab.netfilter import parse_save
+from k8s_service_lab.netfilter.nftables_parse import parse_nft
 from k8s_service_lab.netns.enter import namespace_path, netns_inode
 from k8s_service_lab.netns.kernel import RunningLab
 from k8s_service_lab.netns.names import Role, owns
@@ -96,14 +99,16 @@ class KernelRecord:
     """What the kernel's tools printed for one trace: enough to redo the mapping offline.
 
     ``monitor`` is ``nft -a monitor``'s output, ``nft_json`` the node's
-    ``nft -j list ruleset``, ``save`` its ``iptables-nft-save`` and ``conntrack`` the
-    flow's ``conntrack -L`` lines (empty when the kernel kept no entry: a REJECT).
+    ``nft -j list ruleset``, ``save`` its ``iptables-nft-save`` (iptables mode) and
+    ``conntrack`` the flow's ``conntrack -L`` lines (empty when the kernel kept no entry: a
+    REJECT); ``nft`` is ``nft list table ip kube-proxy`` (nftables mode; empty otherwise).
     """
 
     monitor: str
     nft_json: str
     save: str
     conntrack: str
+    nft: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +189,8 @@ def trace_from_record(
         )
     events = traces[0]
     ruleset = parse_save(record.save, source="iptables-nft-save", family=family)
-    hops = kernel_hops(events, chain_handles(record.nft_json, family), ruleset, marker)
+    native = parse_nft(record.nft, source="nft list table") if record.nft.strip() else None
+    hops = kernel_hops(events, chain_handles(record.nft_json, family), ruleset, marker, native)
     rules = [e for e in events if e.kind == "rule" and e.table != marker]
     taken = [e.text or "" for e in rules if e.verdict == "accept"]
     dnat = next((t for t in taken if re.search(r"\bdnat to\b", t)), None)
@@ -267,11 +273,14 @@ def kernel_trace(
             source_ns, [Request(dst, dport, packet.proto, 1, packet.sport)], timeout=timeout
         )[0]
         settle(lines)
+    nft_mode = proxy.mode == "nftables"
+    listing = ("nft", "list", "table", "ip6" if family == 6 else "ip", "kube-proxy")
     record = KernelRecord(
         "".join(lines),
         run_in(node_ns, ("nft", "-j", "list", "ruleset")).stdout,
-        run_in(node_ns, (SAVE_TOOLS[family],)).stdout,
+        "" if nft_mode else run_in(node_ns, (SAVE_TOOLS[family],)).stdout,
         run_in(node_ns, ("conntrack", "-L", *flow), check=False).stdout,
+        run_in(node_ns, listing).stdout if nft_mode else "",
     )
     result, events = trace_from_record(record, packet, marker=table)
     sent = src in dict(nodes).get(node, ())

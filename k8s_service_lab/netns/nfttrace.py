@@ -9,7 +9,12 @@ without their comments. This module parses that text into :class:`TraceEvent` va
 splits it into one trace per packet, and maps every rule back to the iptables rule it came
 from — by its handle, the position of that handle in its chain (``nft -j list ruleset``)
 and the rule at the same position in ``iptables-nft-save`` — giving the tracer's own
-:class:`~k8s_service_lab.tracer.Hop`::
+:class:`~k8s_service_lab.tracer.Hop`. In nftables mode kube-proxy's rules are native nft
+rules in table ``ip kube-proxy``: the same handle and position pick the rule out of
+``nft list table ip kube-proxy`` instead, and the hop reads as the nft tracer's does (table
+``ip kube-proxy``, the rule as nft prints it). Rules are compared by what they do, not by
+spelling (:func:`hop_key`: ``mark and 0x4000 == 0`` is ``meta mark & 0x00004000 ==
+0x00000000``)::
 
     >>> line = ("trace id 88e1d780 ip nat KUBE-SEP-UIQK3OSOSTRHRPBX rule meta l4proto tcp   "
     ...         "counter packets 0 bytes 0 dnat to 10.244.1.2:8080 # handle 97 (verdict accept)")
@@ -23,6 +28,11 @@ and the rule at the same position in ``iptables-nft-save`` — giving the tracer
     >>> f = packet_fields(pkt)
     >>> f.iif, f.oif, f.src, f.dst, f.proto, f.sport, f.dport
     ('eth0', None, '10.244.0.4', '10.96.0.10', 'udp', 41000, 53)
+    >>> ours = Hop("ip kube-proxy", "masquerading", "mark and 0x4000 == 0 return", None, "")
+    >>> kernels = Hop("ip kube-proxy", "masquerading",
+    ...               "meta mark & 0x00004000 == 0x00000000 return", None, "")
+    >>> hop_key(ours) == hop_key(kernels)
+    True
 
 Facts measured on this kernel (6.18, nft 1.0.6, iptables 1.8.9 nf_tables): ``nft`` looks
 rules up in the ruleset it cached when the monitor started, so rules added later (the trace
@@ -39,7 +49,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from k8s_service_lab.netfilter import (
     Comment,
@@ -51,6 +61,9 @@ from k8s_service_lab.netfilter import (
     parse_save,
     rule_text,
 )
+from k8s_service_lab.netfilter.nftables import Counter, MarkCheck, MarkSet
+from k8s_service_lab.netfilter.nftables_dump import AnyRule, DumpRule, NftRuleset
+from k8s_service_lab.netfilter.nftables_words import parse_rule, tokens
 from k8s_service_lab.tracer.model import Hop
 
 __all__ = [
@@ -59,6 +72,7 @@ __all__ = [
     "chain_handles",
     "hop_key",
     "kernel_hops",
+    "nft_canonical",
     "packet_fields",
     "packet_traces",
     "parse_event",
@@ -73,6 +87,7 @@ _HANDLE = re.compile(r"\s*# handle (?P<handle>\d+)\s*$")
 _UNKNOWN = re.compile(r"^unknown rule handle (?P<handle>\d+)$")
 _MARK = re.compile(r"\s*meta mark (?P<mark>0x[0-9a-f]+)\s*$")
 _FAMILIES = {4: "ip", 6: "ip6"}
+_R = TypeVar("_R", Rule, AnyRule)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,42 +264,56 @@ def kernel_hops(
     handles: Mapping[tuple[str, str], Sequence[int]],
     ruleset: Ruleset,
     marker: str,
+    nft: NftRuleset | None = None,
 ) -> tuple[Hop, ...]:
     """The hops of one packet's trace, each rule named as ``iptables-save`` shows it.
 
     A rule's handle gives its position in its chain, and the same position in ``ruleset``
     (the node's ``iptables-nft-save``, which lists rules in the kernel's order) gives the
-    iptables rule, its comment included. ``why`` keeps what the kernel said: the nft
-    translation and the verdict. Packet lines, the marking table and implicit returns are
-    not hops; a rule that cannot be mapped keeps its nft text.
+    iptables rule, its comment included. Events of a table in ``nft`` (native nft tables,
+    parsed from ``nft list table``: kube-proxy's nftables mode) take the rule at that
+    position there, and their hops name the table as ``family name`` — the nft tracer's
+    form. ``why`` keeps what the kernel said: the nft translation and the verdict. Packet
+    lines, the marking table and implicit returns are not hops; a rule that cannot be mapped
+    keeps its nft text.
     """
     rules = {t.name: t.rules_by_chain() for t in ruleset.tables}
+    native = {(t.family, t.name): t.rules for t in (nft.tables if nft is not None else ())}
     hops: list[Hop] = []
     for e in events:
         if e.table == marker or e.kind not in ("rule", "policy"):
             continue
+        chains = native.get((e.family, e.table))
+        table = e.table if chains is None else f"{e.family} {e.table}"
         if e.kind == "policy":
             policy = (e.verdict or "accept").upper()
-            hops.append(Hop(e.table, e.chain, f":{e.chain} {policy}", None, "chain policy"))
+            hops.append(Hop(table, e.chain, f":{e.chain} {policy}", None, "chain policy"))
             continue
         said = f"nft: {e.text if e.text is not None else f'rule handle {e.handle}'}"
         why = f"{said} (verdict {e.verdict})"
-        found = _rule_at(e, handles, rules)
+        if chains is not None:
+            dumped = _at(e, handles, chains.get(e.chain))
+            text = dumped.text if isinstance(dumped, DumpRule) else None
+            if dumped is None or text is None:
+                hops.append(Hop(table, e.chain, said, None, why))
+            else:
+                hops.append(Hop(table, e.chain, text, dumped.comment, why))
+            continue
+        found = _at(e, handles, rules.get(e.table, {}).get(e.chain))
         if found is None:
-            hops.append(Hop(e.table, e.chain, said, None, why))
+            hops.append(Hop(table, e.chain, said, None, why))
         else:
             text = rule_text(found, family=ruleset.family)
-            hops.append(Hop(e.table, e.chain, text, _comment(found), why))
+            hops.append(Hop(table, e.chain, text, _comment(found), why))
     return tuple(hops)
 
 
-def _rule_at(
-    e: TraceEvent,
-    handles: Mapping[tuple[str, str], Sequence[int]],
-    rules: Mapping[str, Mapping[str, Sequence[Rule]]],
-) -> Rule | None:
+def _at(
+    e: TraceEvent, handles: Mapping[tuple[str, str], Sequence[int]], chain: Sequence[_R] | None
+) -> _R | None:
+    """The rule of ``chain`` whose handle the event names: same position in the kernel's
+    order (the handles of ``nft -j list ruleset``) as in the listing."""
     order = handles.get((e.table, e.chain))
-    chain = rules.get(e.table, {}).get(e.chain)
     if order is None or chain is None or len(order) != len(chain):
         return None
     if e.handle is None or e.handle not in order:
@@ -295,8 +324,31 @@ def _rule_at(
 def hop_key(hop: Hop, family: int = 4) -> tuple[str, str, str]:
     """What identifies a hop across the simulator and the kernel: table, chain and the rule
     in the kernel's canonical form (so ``--probability 0.3333333333`` and the
-    ``0.33333333349`` the kernel keeps are one rule); a policy hop keys on its text."""
+    ``0.33333333349`` the kernel keeps are one rule; an nft rule by its parsed expressions,
+    marks as numbers); a policy hop keys on its text."""
+    if " " in hop.table and hop.why != "chain policy":
+        return (hop.table, hop.chain, nft_canonical(hop.rule))
     return (hop.table, hop.chain, _canonical_text(hop.table, hop.rule, family))
+
+
+def nft_canonical(text: str) -> str:
+    """An nft rule's expressions as one string that does not depend on how nft spells them
+    (counters left out, comment left out); the text itself when it does not parse."""
+    try:
+        exprs, _ = parse_rule(tokens(text))
+    except ValueError:
+        return text
+    parts = []
+    for e in exprs:
+        if isinstance(e, Counter):
+            continue
+        if isinstance(e, MarkCheck):
+            parts.append(f"MarkCheck({int(e.mask, 0):#x}, {int(e.value, 0):#x})")
+        elif isinstance(e, MarkSet):
+            parts.append(f"MarkSet({e.op}, {int(e.value, 0):#x})")
+        else:
+            parts.append(repr(e))
+    return "; ".join(parts)
 
 
 def is_nfacct(hop: Hop, family: int = 4) -> bool:

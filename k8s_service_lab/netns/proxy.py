@@ -1,7 +1,8 @@
 """kube-proxy for real in the kernel lab: each node namespace takes the rules its kube-proxy writes.
 
-A :class:`LabProxy` plays every node's kube-proxy (iptables mode) against the running lab,
-doing what ``syncProxyRules`` (``pkg/proxy/iptables/proxier.go``) does, in this order:
+A :class:`LabProxy` plays every node's kube-proxy against the running lab, in the mode the
+cluster's kind config names (``networking.kubeProxyMode``) or the one it is given. In iptables
+mode it does what ``syncProxyRules`` (``pkg/proxy/iptables/proxier.go``) does, in this order:
 
 1. on a full sync (the first, or after a failed restore), make sure the jumps from the
    built-in chains exist (``EnsureChain`` + ``EnsureRule(Prepend)``: only missing ones are
@@ -13,8 +14,20 @@ doing what ``syncProxyRules`` (``pkg/proxy/iptables/proxier.go``) does, in this 
 3. when a Service with a UDP port changed endpoints, delete the stale UDP conntrack entries
    (``conntrack.CleanStaleEntries``; see :mod:`.conntrack`).
 
-A failed restore makes the next sync full, as upstream's retry does, and raises
-:class:`LabProxyError` naming the node, the line and the rule the tool refused. Every command
+In nftables mode it does what ``syncProxyRules`` in ``pkg/proxy/nftables/proxier.go`` does:
+first the separate transaction deleting chains stale for over a second (the backend's
+``last_cleanup``: kernels before 6.2 notice late that a map element stopped pointing at a
+chain), then ``nft -f -`` of the sync's transaction into the node's own table
+``ip kube-proxy`` — full the first time, partial later — then the same UDP conntrack cleanup.
+Upstream lists the kernel's chains and sets on each sync to find stale ones; the backend
+remembers what it wrote instead, which is right within one process. A new process (each
+``ksl cluster`` command) finds the table of the previous one, so every full sync here also
+reads the table and adds what the backend cannot know: ``flush chain`` for per-Service chains
+the payload neither writes nor flushes, ``delete set`` for affinity sets it does not add. Those
+chains are deleted a second later (:meth:`LabProxy.settle`, which :meth:`LabProxy.install` runs).
+
+A failed restore (or ``nft -f``) makes the next sync full, as upstream's retry does, and
+raises :class:`LabProxyError` naming the node, the line and the rule the tool refused. Every command
 runs inside a node namespace of the plan (``ip netns exec``), never in the caller's own; the
 check is by name and by namespace inode. The pieces that need no kernel can be read anywhere::
 
@@ -36,6 +49,9 @@ check is by name and by namespace inode. The pieces that need no kernel can be r
     >>> payload = "*nat\\n:A - [0:0]\\n-A A -j B\\nCOMMIT\\n"
     >>> restore_culprit("Chain 'B' does not exist\\nError occurred at line: 4", payload)
     (3, '-A A -j B')
+    >>> nft_culprit("/dev/stdin:2:22-28: Error: Could not process rule: No such file or "
+    ...     "directory", "add chain ip t c\\nadd rule ip t c jump nowhere\\n")
+    (2, 'add rule ip t c jump nowhere')
 
 With a lab up (root): ``proxy = LabProxy(cluster, plan); proxy.install()``; after
 ``cluster.delete(...)``, ``cluster.set_ready(...)`` or an ``apply``, ``proxy.resync()``.
@@ -45,6 +61,7 @@ for those nodes would take partial payloads it never loads.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -54,21 +71,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from k8s_service_lab.backends.iptables.names import SERVICE_CHAIN_PREFIXES
 from k8s_service_lab.backends.iptables.static import CT_INVALID_COUNTER, LOCALHOST_NODEPORT_COUNTER
+from k8s_service_lab.backends.nftables import STALE_CHAIN_DELAY as DELAY
+from k8s_service_lab.backends.nftables import TABLE, NftablesBackend
 from k8s_service_lab.errors import PrerequisiteError, ServiceLabError
 from k8s_service_lab.netfilter import (
-    Chain,
-    DeleteChain,
-    Insert,
-    NfAcct,
-    Rule,
     Ruleset,
-    Table,
-    canonical_rule,
     parse_save,
     to_restore,
 )
+from k8s_service_lab.netfilter.nftables import (
+    NftChain,
+    NftTransaction,
+    delete,
+)
+from k8s_service_lab.netfilter.nftables_dump import NftRuleset
+from k8s_service_lab.netfilter.nftables_parse import parse_nft
+from k8s_service_lab.netfilter.nftables_text import to_nft
 from k8s_service_lab.netns.conntrack import (
     StaleFilter,
     cleanup_required,
@@ -78,6 +97,16 @@ from k8s_service_lab.netns.conntrack import (
 )
 from k8s_service_lab.netns.enter import namespace_path, netns_inode
 from k8s_service_lab.netns.names import Role, owns
+from k8s_service_lab.netns.proxy_rules import (
+    chain_or_set_names,
+    counters_named,
+    delete_stale_chains,
+    missing_jumps,
+    nft_culprit,
+    nft_family,
+    restore_culprit,
+    with_kernel_leftovers,
+)
 from k8s_service_lab.proxy import NodeProxyState
 
 if TYPE_CHECKING:
@@ -91,7 +120,9 @@ __all__ = [
     "NodeSync",
     "delete_stale_chains",
     "missing_jumps",
+    "nft_culprit",
     "restore_culprit",
+    "with_kernel_leftovers",
 ]
 
 #: The counters kube-proxy's iptables proxier ensures on every full sync (``nfAcctCounters``
@@ -106,10 +137,13 @@ PACKAGES = {
     "iptables-nft-save": "iptables",
     "ip6tables-nft-restore": "iptables",
     "ip6tables-nft-save": "iptables",
+    "nft": "nftables",
     "nfacct": "nfacct",
     "conntrack": "conntrack",
 }
 COMMAND_TIMEOUT = 300.0
+#: The modes the lab can load into a node namespace.
+MODES = ("iptables", "nftables")
 
 
 class LabProxyError(ServiceLabError):
@@ -123,102 +157,14 @@ class NodeSync:
     node: str
     family: int
     full: bool
-    #: Lines of the ``iptables-restore`` payload (jump rules not counted).
+    #: Lines of the ``iptables-restore`` payload (jump rules not counted), or of the
+    #: ``nft -f`` transaction (the stale-chain deletion not counted).
     lines: int
     seconds: float
     #: The ``conntrack -D`` filters that removed at least one entry.
     conntrack_deleted: tuple[StaleFilter, ...] = ()
-
-
-def missing_jumps(jumps: Ruleset, current: Ruleset) -> Ruleset:
-    """The part of ``jumps`` not yet in ``current``: chains to create and rules to insert.
-
-    ``EnsureChain`` creates a chain only when absent (so an existing one keeps its rules) and
-    ``EnsureRule(Prepend)`` checks with ``-C`` before inserting at the top.
-    """
-    fam = jumps.family
-    have = {t.name: t for t in current.tables}
-    tables = []
-    for table in jumps.tables:
-        there = have.get(table.name)
-        chains = {c.name for c in there.chains} if there is not None else set()
-        rules = there.rules_by_chain() if there is not None else {}
-        canon = {name: {canonical_rule(r, fam) for r in rs} for name, rs in rules.items()}
-        new_chains = tuple(c for c in table.chains if c.name not in chains)
-        statements = []
-        for st in table.statements:
-            rule = st.rule if isinstance(st, Insert) else st
-            if not isinstance(rule, Rule):
-                continue
-            if canonical_rule(rule, fam) not in canon.get(rule.chain, set()):
-                statements.append(st)
-        if new_chains or statements:
-            tables.append(Table(table.name, new_chains, tuple(statements)))
-    return Ruleset(fam, tuple(tables))
-
-
-def delete_stale_chains(payload: Ruleset, kernel: Ruleset) -> Ruleset:
-    """A full ``payload`` that also deletes the kernel's per-Service nat chains it leaves unused.
-
-    kube-proxy lists the nat table before writing (``iptables-save -t nat``,
-    ``GetChainsFromTable``) and ends its nat section with ``:CHAIN`` + ``-X CHAIN`` for every
-    ``KUBE-SVC-``/``SVL-``/``EXT-``/``FW-``/``SEP-`` chain no Service uses, just before the
-    NodePort rule that must stay last. Our backend remembers what it wrote instead, which is
-    right until a restore fails; a full sync after that asks the kernel, as upstream does.
-    """
-    nat = payload.table("nat")
-    there = kernel.table("nat")
-    if nat is None or there is None:
-        return payload
-    declared = {c.name for c in nat.chains}
-    deleted = {st.name for st in nat.statements if isinstance(st, DeleteChain)}
-    stale = sorted(
-        c.name
-        for c in there.chains
-        if c.name.startswith(SERVICE_CHAIN_PREFIXES) and c.name not in declared | deleted
-    )
-    if not stale:
-        return payload
-    statements = list(nat.statements)
-    at = len(statements) - 1 if statements and isinstance(statements[-1], Rule) else len(statements)
-    statements[at:at] = [DeleteChain(c) for c in stale]
-    chains = (*nat.chains, *(Chain(c) for c in stale))
-    fixed = Table(nat.name, chains, tuple(statements))
-    return Ruleset(payload.family, tuple(fixed if t is nat else t for t in payload.tables))
-
-
-def restore_culprit(stderr: str, payload: str) -> tuple[int | None, str | None]:
-    """The payload line ``iptables-restore`` complained about, from its error text.
-
-    Both tools end with ``Error occurred at line: N`` (the nft-backed one may also say
-    ``line N failed``). The nft-backed tool checks jumps only when the transaction commits,
-    so it blames the ``COMMIT`` line and names the chain (``Chain 'X' does not exist``); then
-    the first rule of that table jumping to the chain is the culprit.
-    """
-    lines = payload.splitlines()
-    for found in re.findall(r"line:? (\d+)", stderr):
-        n = int(found)
-        if not 0 < n <= len(lines):
-            continue
-        missing = re.search(r"Chain '([^']+)' does not exist", stderr)
-        if lines[n - 1] == "COMMIT" and missing is not None:
-            start = max((i for i in range(n - 1) if lines[i].startswith("*")), default=0)
-            for i in range(start, n - 1):
-                if lines[i].endswith(f" -j {missing[1]}") or f" -j {missing[1]} " in lines[i]:
-                    return i + 1, lines[i]
-        return n, lines[n - 1]
-    return None, None
-
-
-def counters_named(ruleset: Ruleset) -> set[str]:
-    """The nfacct objects the rules of ``ruleset`` count in."""
-    names: set[str] = set()
-    for table in ruleset.tables:
-        for st in table.statements:
-            rule = st.rule if isinstance(st, Insert) else st
-            if isinstance(rule, Rule):
-                names.update(m.name for m in rule.matches if isinstance(m, NfAcct))
-    return names
+    #: nftables mode: the stale chains deleted (in their own transaction) before the payload.
+    chains_deleted: tuple[str, ...] = ()
 
 
 class LabProxy:
@@ -226,9 +172,10 @@ class LabProxy:
 
     def __init__(self, cluster: Cluster, plan: LabPlan, mode: str | None = None) -> None:
         mode = mode or cluster.config.networking.kube_proxy_mode
-        if mode != "iptables":
+        if mode not in MODES:
             raise LabProxyError(
-                f'kube-proxy mode "{mode}" is not loaded into the kernel lab yet (have: iptables)'
+                f'kube-proxy mode "{mode}" is not loaded into the kernel lab yet '
+                f"(have: {', '.join(MODES)})"
             )
         self.cluster = cluster
         self.plan = plan
@@ -237,6 +184,8 @@ class LabProxy:
         self.families = tuple(c.version for c in cluster.config.service_cidrs)
         self._namespaces = {node: plan.of(Role.NODE, node).name for node in self.nodes}
         self._synced: dict[tuple[str, int], NodeProxyState] = {}
+        # nftables mode: chains found stale in the kernel (not the backend's), and since when.
+        self._leftovers: dict[tuple[str, int], dict[str, float]] = {}
 
     # -- the public operations -----------------------------------------------------------------
 
@@ -249,9 +198,14 @@ class LabProxy:
         self._require_tools()
         for node in self.nodes:
             for family in self.families:
-                self.cluster.proxy(self.mode, node, family)[0].force_full_sync()
+                watcher, backend = self.cluster.proxy(self.mode, node, family)
+                watcher.force_full_sync()
+                if isinstance(backend, NftablesBackend):
+                    backend.force_full_sync()
         self._synced.clear()
-        return self.resync()
+        syncs = self.resync()
+        self.settle()
+        return syncs
 
     def resync(self) -> tuple[NodeSync, ...]:
         """One sync on every node: the partial payload of what changed since the last one."""
@@ -259,6 +213,8 @@ class LabProxy:
 
     def sync_node(self, node: str, family: int = 4) -> NodeSync:
         """One kube-proxy sync of ``node`` for ``family`` (what :meth:`resync` does per node)."""
+        if self.mode == "nftables":
+            return self._sync_nft(node, family)
         start = time.perf_counter()
         watcher, _ = self.cluster.proxy(self.mode, node, family)
         state = watcher.state()
@@ -283,10 +239,50 @@ class LabProxy:
         lines = len(text.splitlines())
         return NodeSync(node, family, full, lines, time.perf_counter() - start, deleted)
 
+    def settle(self) -> tuple[str, ...]:
+        """Delete the chains a full sync found stale in the kernel once they have been so
+        for ``STALE_CHAIN_DELAY`` (waiting if need be); the chains deleted.
+
+        kube-proxy deletes them at its next sync a second or more later; a ``ksl cluster``
+        command makes one sync and exits, so it settles before it goes.
+        """
+        pending = [since for chains in self._leftovers.values() for since in chains.values()]
+        if not pending:
+            return ()
+        wait = max(pending) + DELAY - time.monotonic()
+        if wait > 0:
+            time.sleep(wait + 0.05)
+        deleted: list[str] = []
+        for (node, family), chains in list(self._leftovers.items()):
+            old = sorted(chains)
+            cmds = tuple(delete(NftChain(c)) for c in old)
+            self._nft(node, NftTransaction(nft_family(family), TABLE, cmds))
+            chains.clear()
+            deleted += old
+        return tuple(deleted)
+
     def rules(self, node: str, family: int = 4) -> Ruleset:
-        """What ``iptables-save`` shows in ``node``'s namespace now, parsed."""
+        """What ``iptables-save`` shows in ``node``'s namespace now, parsed (iptables mode;
+        :meth:`nft_rules` in nftables mode)."""
+        if self.mode != "iptables":
+            raise LabProxyError(f"{node}: kube-proxy runs in {self.mode} mode: read nft_rules()")
         tool = f"{TOOLS[family]}-save"
         return parse_save(self.run(node, tool), source=f"{node}: {tool}", family=family)
+
+    def nft_rules(self, node: str, family: int = 4) -> NftRuleset:
+        """``nft list table ip kube-proxy`` in ``node``'s namespace now, parsed (no tables when
+        it does not exist)."""
+        argv = ("nft", "list", "table", nft_family(family), TABLE)
+        proc = self._exec(node, argv, None)
+        if proc.returncode != 0 and "No such file or directory" in proc.stderr:
+            return NftRuleset()
+        if proc.returncode != 0:
+            raise LabProxyError(f"{node}: {' '.join(argv)} exited {proc.returncode}: {_tail(proc)}")
+        return parse_nft(proc.stdout, source=f"{node}: {' '.join(argv)}")
+
+    def kernel_rules(self, node: str, family: int = 4) -> Ruleset | NftRuleset:
+        """What the node's kernel holds of kube-proxy's rules, in this proxy's mode."""
+        return self.nft_rules(node, family) if self.mode == "nftables" else self.rules(node, family)
 
     def conntrack(self, node: str, family: int = 4, proto: str = "udp") -> str:
         """``conntrack -L`` in ``node``'s namespace (one protocol), as the tool prints it."""
@@ -300,6 +296,69 @@ class LabProxy:
                 f"{node}: {' '.join(argv)} exited {proc.returncode}: " + _tail(proc)
             )
         return proc.stdout
+
+    # -- nftables mode ---------------------------------------------------------------------------
+
+    def _sync_nft(self, node: str, family: int) -> NodeSync:
+        start = time.perf_counter()
+        watcher, backend = self.cluster.proxy(self.mode, node, family)
+        if not isinstance(backend, NftablesBackend):
+            raise LabProxyError(f"expected the nftables backend, got {type(backend).__name__}")
+        state = watcher.state()
+        tx = _nft(self.cluster.sync(self.mode, node, family))  # marks it synced
+        full = backend.last_stats is not None and backend.last_stats.full
+        key = (node, family)
+        deleted: list[str] = []
+        due = (
+            set(chain_or_set_names(backend.last_cleanup, NftChain))
+            if backend.last_cleanup
+            else set()
+        )
+        now = time.monotonic()
+        due |= {c for c, since in self._leftovers.get(key, {}).items() if since < now - DELAY}
+        if due:
+            # Their own transaction, before the payload (``staleChains``, ``oneSecondAgo``),
+            # for the chains the kernel still holds. Upstream only logs a failure: the
+            # chains stay, and the next full sync finds them again.
+            for chain in due:
+                self._leftovers.get(key, {}).pop(chain, None)
+            have = {c.name for t in self.nft_rules(node, family).tables for c in t.chains}
+            old = sorted(due & have)
+            cmds = tuple(delete(NftChain(c)) for c in old)
+            with contextlib.suppress(LabProxyError):
+                self._nft(node, NftTransaction(nft_family(family), TABLE, cmds))
+                deleted += old
+        try:
+            if full:
+                tx, stale = with_kernel_leftovers(tx, self.nft_rules(node, family))
+                now = time.monotonic()
+                self._leftovers.setdefault(key, {}).update(dict.fromkeys(stale, now))
+            self._nft(node, tx)
+        except BaseException:
+            watcher.force_full_sync()  # as upstream after a failed transaction
+            backend.force_full_sync()
+            self._leftovers.pop(key, None)  # "staleChains is now incorrect": found again
+            raise
+        for chain in chain_or_set_names(tx, NftChain, "add"):
+            self._leftovers.get(key, {}).pop(chain, None)  # in use again
+        conntrack: tuple[StaleFilter, ...] = ()
+        if cleanup_required(self._synced.get(key), state):
+            conntrack = self._clean_conntrack(node, family, state)
+        self._synced[key] = state
+        lines = len(to_nft(tx).splitlines()) if tx.commands else 0
+        seconds = time.perf_counter() - start
+        return NodeSync(node, family, full, lines, seconds, conntrack, tuple(deleted))
+
+    def _nft(self, node: str, tx: NftTransaction) -> None:
+        """``nft -f -`` of ``tx`` in ``node``'s namespace; an error names node and line."""
+        if not tx.commands:
+            return
+        text = to_nft(tx)
+        proc = self._exec(node, ("nft", "-f", "-"), text)
+        if proc.returncode != 0:
+            n, line = nft_culprit(proc.stderr, text)
+            where = f" at line {n}: {line}" if n is not None else ""
+            raise LabProxyError(f"{node}: nft -f exited {proc.returncode}{where}\n{_tail(proc)}")
 
     # -- steps ---------------------------------------------------------------------------------
 
@@ -372,8 +431,12 @@ class LabProxy:
     def _require_tools(self) -> None:
         if os.geteuid() != 0:
             raise PrerequisiteError('kube-proxy in the lab needs root: run "sudo ksl cluster up"')
-        tools = ["ip", "nfacct", "conntrack"]
-        tools += [f"{TOOLS[f]}-{op}" for f in self.families for op in ("restore", "save")]
+        tools = ["ip", "conntrack"]
+        if self.mode == "nftables":
+            tools.append("nft")
+        else:
+            tools.append("nfacct")
+            tools += [f"{TOOLS[f]}-{op}" for f in self.families for op in ("restore", "save")]
         missing = sorted({PACKAGES[t] for t in tools if shutil.which(t) is None})
         if missing:
             raise PrerequisiteError(
@@ -384,6 +447,12 @@ class LabProxy:
 def _xtables(payload: object) -> Ruleset:
     if not isinstance(payload, Ruleset):
         raise LabProxyError(f"expected iptables rules, got {type(payload).__name__}")
+    return payload
+
+
+def _nft(payload: object) -> NftTransaction:
+    if not isinstance(payload, NftTransaction):
+        raise LabProxyError(f"expected an nft transaction, got {type(payload).__name__}")
     return payload
 
 

@@ -347,6 +347,9 @@ def node_rules(cluster: Cluster, plan: LabPlan) -> tuple[NodeRules, ...]:
     proxy = LabProxy(cluster, plan)
     found = []
     for node in proxy.nodes:
+        if proxy.mode == "nftables":
+            found.append(_nft_node_rules(proxy, cluster, node))
+            continue
         kernel = canonical(proxy.rules(node))
         model = KernelTables(4)
         model.ensure(_xtables(cluster.jump_rules(node=node)))
@@ -357,6 +360,24 @@ def node_rules(cluster: Cluster, plan: LabPlan) -> tuple[NodeRules, ...]:
         chains = sum(len(t.chains) for t in kernel.tables)
         found.append(NodeRules(node, rules, chains, same))
     return tuple(found)
+
+
+def _nft_node_rules(proxy: LabProxy, cluster: Cluster, node: str) -> NodeRules:
+    """nftables mode: the node's ``ip kube-proxy`` table against a fresh render of the model."""
+    from k8s_service_lab.netfilter import NftRuleset, NftTransaction
+    from k8s_service_lab.netns.proxy_rules import nft_table_view
+
+    kernel = proxy.nft_rules(node)
+    payload = cluster.render("nftables", node)
+    assert isinstance(payload, NftTransaction)
+    model = NftRuleset.of(payload).table("ip", "kube-proxy")
+    tables = [(t.family, t.name) for t in kernel.tables]
+    if tables != [("ip", "kube-proxy")]:
+        return NodeRules(node, 0, 0, False)
+    table = kernel.table("ip", "kube-proxy")
+    same = nft_table_view(table) == nft_table_view(model)
+    rules = sum(len(r) for r in table.rules.values())
+    return NodeRules(node, rules, len(table.chains), same)
 
 
 def _xtables(payload: object) -> Ruleset:

@@ -6,8 +6,9 @@ same chains, each rule compared in the kernel's canonical form (``nfttrace.hop_k
 ignoring hops one side does not report (chain policies, nfacct-counting rules, rules the
 simulator could not evaluate) — when the endpoint the kernel DNATed to is one of the
 simulator's endpoints, and when both made the same masquerade decision (to the same
-address). :class:`Comparison` says which branch, lists every disagreement and renders the
-two paths side by side::
+address). In nftables mode both sides name kube-proxy's table ``ip kube-proxy`` and rules
+are compared by their parsed expressions, not their spelling. :class:`Comparison` says which
+branch, lists every disagreement and renders the two paths side by side::
 
     >>> from fractions import Fraction
     >>> from k8s_service_lab.tracer import Branch, Hop, Packet, TraceResult
