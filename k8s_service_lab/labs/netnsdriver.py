@@ -92,7 +92,7 @@ def disagreements(
 
 
 class NetnsDriver:
-    """The kernel lab as a lab driver (root; iptables mode)."""
+    """The kernel lab as a lab driver (root; the mode the lab's kind.yaml selects)."""
 
     name = "netns"
 

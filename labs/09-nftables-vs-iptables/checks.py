@@ -44,6 +44,25 @@ def nftables_uses_a_map_and_numgen(ctx: Context) -> str:
     return f"nftables: service-ips sends {ip} . tcp . 80 to {chain}; numgen random mod {n} picks"
 
 
+def nftables_trace_gives_each_pod_one_in_n(ctx: Context) -> str:
+    # The tracer walks the nftables table itself: one numgen rule, N branches of exactly 1/N.
+    from fractions import Fraction
+
+    from k8s_service_lab.tracer import Packet
+
+    client = ctx.cluster.get("Pod", "client")
+    tracer = ctx.cluster.tracer(client.spec.node_name, "nftables")
+    packet = Packet(client.status.pod_ip, ctx.cluster_ip("web"), "tcp", 40000, 80)
+    result = tracer.arriving(packet)
+    n = len(_endpoint_ips(ctx))
+    assert result.verdict == "DNAT", f"nftables trace ends in {result.verdict}"
+    shares = sorted(p for _, _, p in result.endpoints)
+    assert shares == [Fraction(1, n)] * n, f"nftables shares {shares}, not {n} x 1/{n}"
+    numgen = [h for b in result.branches for h in b.hops if "numgen random mod" in h.rule]
+    assert numgen, "no numgen rule on the nftables path"
+    return f"nftables trace: numgen random mod {n} gives each of {n} pods exactly 1/{n}"
+
+
 def same_endpoints_in_both_modes(ctx: Context) -> str:
     ips = _endpoint_ips(ctx)
     ipt = set(re.findall(r"--to-destination (\S+):8080", ctx.render("iptables")))
@@ -59,4 +78,4 @@ def traffic_reaches_every_pod(ctx: Context) -> str:
     traffic = ctx.connect("pod/client", ctx.cluster_ip("web"), 80)
     assert traffic.answered, traffic.describe()
     assert traffic.pods == pods, traffic.describe()
-    return "in iptables mode (what the tracer and the kernel lab read) every pod answers"
+    return "in iptables mode (the mode this lab's kind.yaml runs) every pod answers"
