@@ -181,13 +181,40 @@ def render(
     explain: Annotated[
         bool, typer.Option("--explain", help="List every chain with what it is for.")
     ] = False,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare",
+            help="Each Service in iptables and nftables mode side by side, with the "
+            "behavioural differences traced on it.",
+        ),
+    ] = False,
+    service: Annotated[
+        str | None,
+        typer.Option("--service", help="With --compare: only this Service (NS/NAME)."),
+    ] = None,
+    output: Annotated[
+        str, typer.Option("-o", "--output", help="With --compare: text or json.")
+    ] = "text",
     seed: SeedOption = 0,
 ) -> None:
     """Exactly what kube-proxy would load on a node: jump rules, then the restore payload."""
     from k8s_service_lab.cli.render import run_render
 
     raise typer.Exit(
-        run_render(filename or [], config, mode, node, ip_family, as_save, explain, seed)
+        run_render(
+            filename or [],
+            config,
+            mode,
+            node,
+            ip_family,
+            as_save,
+            explain,
+            seed,
+            compare=compare,
+            service=service,
+            output=output,
+        )
     )
 
 

@@ -4,7 +4,8 @@ By default: the jump rules kube-proxy inserts into the built-in chains (``-I`` l
 installs before its payload), then the ``iptables-restore`` payload of a full sync. Both load
 into a fresh network namespace with ``iptables-restore --noflush``. ``--as-save`` prints the
 resulting tables the way ``iptables-save`` shows them on a real node; ``--explain`` lists every
-chain with what it is for.
+chain with what it is for. ``--compare`` shows each Service in iptables and nftables mode side
+by side (:mod:`k8s_service_lab.cli.compare`).
 """
 
 from __future__ import annotations
@@ -49,7 +50,23 @@ def run_render(
     as_save: bool,
     explain: bool,
     seed: int,
+    *,
+    compare: bool = False,
+    service: str | None = None,
+    output: str = "text",
 ) -> int:
+    if compare or service is not None or output != "text":
+        if not compare:
+            flag = "--service" if service is not None else "-o"
+            typer.echo(f"error: {flag} goes with --compare", err=True)
+            return 2
+        if mode is not None or as_save or explain:
+            flag = "--mode" if mode is not None else "--as-save" if as_save else "--explain"
+            typer.echo(f"error: --compare shows both modes; leave out {flag}", err=True)
+            return 2
+        from k8s_service_lab.cli.compare import run_compare
+
+        return run_compare(files, config_path, node, family, service, output, seed)
     from k8s_service_lab.cli.common import build_cluster
     from k8s_service_lab.netfilter import (
         KernelTables,
@@ -67,7 +84,7 @@ def run_render(
         # nftables mode: one transaction for `nft -f`, nothing outside kube-proxy's table.
         if as_save or explain:
             flag = "--as-save" if as_save else "--explain"
-            typer.echo(f"error: {flag} is for iptables mode (nftables: coming)", err=True)
+            typer.echo(f"error: {flag} reads iptables rules; for nftables see --compare", err=True)
             return 2
         typer.echo(to_nft(payload), nl=False)
         return 0 if ok else 1

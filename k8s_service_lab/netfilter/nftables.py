@@ -22,8 +22,9 @@ Keys of set and map elements are strings as nft writes them (``10.96.0.1``, ``tc
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, TypeAlias
+from typing import Any, Literal, NamedTuple, TypeAlias
 
 __all__ = [
     "ACCEPT",
@@ -303,19 +304,24 @@ class Command(NamedTuple):
     obj: NftObject
 
 
+# ``Command(verb, obj)`` goes through the NamedTuple's Python-level ``__new__``; building
+# the tuple directly is the same object at half the cost (a large render makes 460,000).
+_new_tuple = tuple.__new__
+
+
 def add(obj: NftObject) -> Command:
     """``add``: create the object if missing (a rule is appended; an element inserted)."""
-    return Command("add", obj)
+    return _new_tuple(Command, ("add", obj))
 
 
 def flush(obj: NftObject) -> Command:
     """``flush``: empty a chain of its rules, or a set or map of its elements."""
-    return Command("flush", obj)
+    return _new_tuple(Command, ("flush", obj))
 
 
 def delete(obj: NftObject) -> Command:
     """``delete``: remove the object (it must exist, and a chain must not be referenced)."""
-    return Command("delete", obj)
+    return _new_tuple(Command, ("delete", obj))
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,6 +351,43 @@ def jump(chain: str) -> Verdict:
 def goto(chain: str) -> Verdict:
     return Verdict("goto", chain)
 
+
+def _direct_init(cls: type[Any]) -> None:
+    """Give a frozen, slotted dataclass an ``__init__`` that fills its slots directly.
+
+    The generated ``__init__`` of a frozen dataclass sets each field through
+    ``object.__setattr__`` (the instance's own ``__setattr__`` refuses); calling each slot's
+    descriptor does the same write a third faster, which a 10,000-Service render (a million
+    objects) notices. Only ``__init__`` changes: the class keeps its fields, defaults,
+    equality, hash, repr and immutability. The code is generated once per class at import,
+    the way :mod:`dataclasses` generates its own.
+    """
+    names, params, env = [], [], {}
+    for f in dataclasses.fields(cls):
+        if f.default_factory is not dataclasses.MISSING or not f.init:
+            raise TypeError(f"{cls.__name__}.{f.name}: only plain fields are supported")
+        env[f"set_{f.name}"] = cls.__dict__[f.name].__set__
+        names.append(f.name)
+        if f.default is dataclasses.MISSING:
+            params.append(f.name)
+        else:
+            env[f"default_{f.name}"] = f.default
+            params.append(f"{f.name}=default_{f.name}")
+    body = "".join(f"\n    set_{n}(self, {n})" for n in names) or "\n    pass"
+    exec(f"def __init__(self, {', '.join(params)}):{body}", env)
+    init = env["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__doc__ = cls.__init__.__doc__
+    cls.__init__ = init
+
+
+for _cls in (
+    NftTable, NftChain, NftSet, NftMap, Verdict, NftElement, AddrMatch, AddrSet, AddrLookup,
+    FibLocal, CtState, L4Proto, IfName, MarkCheck, VmapLookup, NumgenVmap, SetUpdate, MarkSet,
+    Dnat, Masquerade, Counter, NftRule, NftTransaction,
+):  # fmt: skip
+    _direct_init(_cls)
+del _cls
 
 ACCEPT = Verdict("accept")
 DROP = Verdict("drop")

@@ -90,7 +90,7 @@ def _addr_set(e: AddrSet, fam: str) -> str:
 
 
 _EXPR: dict[type[Any], Callable[[Any, str], str]] = {
-    AddrMatch: lambda e, fam: f"{fam} {e.field} {_neg(e.negate)}{e.value}",
+    AddrMatch: lambda e, fam: f"{fam} {e.field} {'!= ' if e.negate else ''}{e.value}",
     AddrSet: _addr_set,
     AddrLookup: lambda e, fam: f"{fam} {e.field} {_neg(e.negate)}@{e.set_name}",
     FibLocal: lambda e, fam: f"fib {e.field} type local",
@@ -181,27 +181,32 @@ def command_text(family: Family, table: str, verb: Verb, obj: NftObject) -> str:
 def to_nft(tx: NftTransaction) -> str:
     """The whole transaction as ``nft -f`` input: one command per line.
 
-    Rules are the bulk of a large transaction, so their lines are built inline; an expression
-    object shared by many rules (a ``jump mark-for-masquerade``) is written once.
+    Rules and regular chains are nearly every line of a large transaction, so their lines
+    are built here in one f-string each (most rules have two expressions: no join); the
+    rest goes through :func:`command_text`. Caching expression texts by object did not pay:
+    most expressions (an endpoint's address, its DNAT target) occur once.
     """
-    fam, where = tx.family, f"{tx.family} {tx.table}"
-    cache: dict[int, str] = {}
+    fam, table = tx.family, tx.table
+    where = f"{fam} {table}"
+    rule_at = f"add rule {where} "
     out: list[str] = []
     append = out.append
     exprs = _EXPR
     for verb, obj in tx.commands:
         if type(obj) is NftRule and verb == "add":
-            parts = []
-            for e in obj.exprs:
-                text = cache.get(id(e))
-                if text is None:
-                    text = cache[id(e)] = exprs[type(e)](e, fam)
-                parts.append(text)
-            line = f"add rule {where} {obj.chain} {' '.join(parts)}"
-            if obj.comment is not None:
-                line += f" comment {quote(obj.comment)}"
-            append(line)
+            ex = obj.exprs
+            if len(ex) == 2:
+                a, b = ex
+                body = f"{exprs[type(a)](a, fam)} {exprs[type(b)](b, fam)}"
+            else:
+                body = " ".join([exprs[type(e)](e, fam) for e in ex])
+            if obj.comment is None:
+                append(f"{rule_at}{obj.chain} {body}")
+            else:
+                append(f"{rule_at}{obj.chain} {body} comment {quote(obj.comment)}")
+        elif type(obj) is NftChain and obj.type is None and obj.comment is None:
+            append(f"{verb} chain {where} {obj.name}")
         else:
-            append(command_text(fam, tx.table, verb, obj))
+            append(command_text(fam, table, verb, obj))
     append("")
     return "\n".join(out)

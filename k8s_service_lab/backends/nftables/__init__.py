@@ -2,8 +2,9 @@
 
 :mod:`.names` (readable, hashed chain names), :mod:`.options` (flags, local-traffic detector,
 NodePort addresses), :mod:`.static` (table, base chains, fixed rules, sets and maps),
-:mod:`.service` (one Service port), :mod:`.store` (the element store behind partial syncs)
-and :mod:`.proxier` (full and partial syncs). See ``README.md`` for what each chain is for.
+:mod:`.pieces` (names and endpoint rules built once per proxier), :mod:`.service` (one Service
+port), :mod:`.store` (the element store behind partial syncs) and :mod:`.proxier` (full and
+partial syncs). See ``README.md`` for what each chain is for.
 
     >>> from k8s_service_lab.backends.nftables import service_port_names
     >>> service_port_names("kube-system", "kube-dns", "dns", "UDP").cluster

@@ -31,10 +31,13 @@ __all__ = [
     "CHAIN_NAME_BASE_MAX",
     "EndpointNames",
     "ServicePortNames",
+    "endpoint_key",
     "endpoint_names",
     "hash_and_truncate",
     "is_affinity_set_name",
     "is_service_chain_name",
+    "service_of_chain",
+    "service_port_key",
     "service_port_names",
 ]
 
@@ -68,11 +71,16 @@ class ServicePortNames:
     firewall: str
 
 
+def service_port_key(namespace: str, name: str, port_name: str | None, protocol: str) -> str:
+    """The unhashed part of a Service port's base name: ``ns/svc/proto/portName``."""
+    return f"{namespace}/{name}/{protocol.lower()}/{port_name or ''}"
+
+
 def service_port_names(
     namespace: str, name: str, port_name: str | None, protocol: str
 ) -> ServicePortNames:
     """``servicePortChainNameBase`` with each prefix; ``protocol`` is lower-cased."""
-    base = hash_and_truncate(f"{namespace}/{name}/{protocol.lower()}/{port_name or ''}")
+    base = hash_and_truncate(service_port_key(namespace, name, port_name, protocol))
     return ServicePortNames(
         f"service-{base}", f"local-{base}", f"external-{base}", f"firewall-{base}"
     )
@@ -86,18 +94,45 @@ class EndpointNames:
     affinity_set: str
 
 
+def endpoint_key(service_key: str, ip: str, port: int) -> str:
+    """The unhashed part of an endpoint's base name: ``<service key>__ip/port``.
+
+    ``service_key`` is :func:`service_port_key`'s; an IPv6 address has its colons turned
+    into dots (``servicePortEndpointChainNameBase``).
+    """
+    return f"{service_key}__{ip.replace(':', '.')}/{port}"
+
+
 def endpoint_names(
     namespace: str, name: str, port_name: str | None, protocol: str, ip: str, port: int
 ) -> EndpointNames:
     """``servicePortEndpointChainNameBase`` with the ``endpoint-`` and ``affinity-`` prefixes."""
-    service = f"{namespace}/{name}/{protocol.lower()}/{port_name or ''}"
-    base = hash_and_truncate(f"{service}__{ip.replace(':', '.')}/{port}")
+    service = service_port_key(namespace, name, port_name, protocol)
+    base = hash_and_truncate(endpoint_key(service, ip, port))
     return EndpointNames(f"endpoint-{base}", f"affinity-{base}")
 
 
 def is_service_chain_name(chain: str) -> bool:
     """``isServiceChainName``: per-Service chains (and only they) contain a ``/``."""
     return "/" in chain
+
+
+def service_of_chain(name: str) -> tuple[str, str] | None:
+    """The ``(namespace, name)`` of the Service a per-Service chain or affinity set is for.
+
+    ``prefix-HASH-ns/svc/...``: neither the prefix nor the base32 hash holds a ``-``, so the
+    third ``-``-separated part starts with the Service's namespace and name::
+
+        >>> service_of_chain("endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80")
+        ('ns1', 'svc1')
+        >>> service_of_chain("services") is None
+        True
+    """
+    parts = name.split("-", 2)
+    if len(parts) < 3 or "/" not in parts[2]:
+        return None
+    namespace, service = parts[2].split("/")[:2]
+    return namespace, service
 
 
 def is_affinity_set_name(name: str) -> bool:

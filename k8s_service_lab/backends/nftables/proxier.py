@@ -218,10 +218,19 @@ class NftablesBackend:
         before = len(out)
         new_chains: set[str] = set()
         new_sets: set[str] = set()
+        cache, by_service = self._cache, self._by_service
+        services, categorized = state.services, state.categorized
+        services_written = 0
         for p in rebuild:
-            output = build_service_port(p, state.services[p], state.categorized[p], ctx)
-            self._cache[p] = output
-            self._by_service.setdefault(p.service, []).append(p)
+            output = build_service_port(p, services[p], categorized[p], ctx)
+            cache[p] = output
+            service = p.service
+            ports = by_service.get(service)
+            if ports is None:
+                # The Service's first port this sync (its old list went before the rebuild).
+                ports = by_service[service] = []
+                services_written += 1
+            ports.append(p)
             out += output.head
             for index, element in output.elements_a:
                 stores[index].claim(out, element)
@@ -230,16 +239,16 @@ class NftablesBackend:
                 stores[index].claim(out, element)
             out += output.body
             new_chains.update(output.chains)
-            new_sets.update(output.affinity_sets)
+            if output.affinity_sets:
+                new_sets.update(output.affinity_sets)
         written_commands = len(out) - before
 
         # Chains left from Services or endpoints that are gone: flush now, delete later
         # (and flush again on every sync until then, as upstream re-lists them).
         if full:
-            active = {c for o in self._cache.values() for c in o.chains}
-            candidates = self._kernel_chains - active
-            live_sets = {a for o in self._cache.values() for a in o.affinity_sets}
-            gone_sets = sorted(self._kernel_sets - live_sets)
+            # Every port was rebuilt: what they use is all that is alive.
+            candidates = self._kernel_chains - new_chains
+            gone_sets = sorted(self._kernel_sets - new_sets)
         else:
             old_chains = {c for o in old for c in o.chains}
             candidates = (old_chains | self._stale.keys()) - new_chains
@@ -260,7 +269,7 @@ class NftablesBackend:
         self.last_stats = NftSyncStats(
             full=full,
             commands=len(out),
-            services_written=len({p.service for p in rebuild}),
+            services_written=services_written,
             port_commands=written_commands,
             elements_deleted=removed,
             stale_chains_flushed=len(flushed),

@@ -29,31 +29,22 @@ produces two kinds of output:
 
 from __future__ import annotations
 
-import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from k8s_service_lab.backends.nftables.names import (
-    EndpointNames,
-    ServicePortNames,
-    endpoint_names,
-    service_port_names,
+from k8s_service_lab.backends.nftables.pieces import (
+    MASQ,
+    EndpointPieces,
+    NftRenderContext,
+    PortPieces,
 )
-from k8s_service_lab.backends.nftables.options import (
-    NftLocalDetector,
-    NftOptions,
-    local_detector_nft,
-)
-from k8s_service_lab.backends.nftables.static import MARK_MASQ, REJECT_CHAIN
-from k8s_service_lab.config import IP
+from k8s_service_lab.backends.nftables.static import REJECT_CHAIN
 from k8s_service_lab.netfilter.nftables import (
     DROP,
     AddrLookup,
     AddrMatch,
     AddrSet,
     Command,
-    Dnat,
     FibLocal,
-    L4Proto,
     NftChain,
     NftElement,
     NftRule,
@@ -64,7 +55,6 @@ from k8s_service_lab.netfilter.nftables import (
     add,
     flush,
     goto,
-    jump,
 )
 from k8s_service_lab.proxy import (
     CategorizedEndpoints,
@@ -72,12 +62,12 @@ from k8s_service_lab.proxy import (
     ServicePortInfo,
     ServicePortName,
 )
-from k8s_service_lab.proxy.model import join_host_port
 
 __all__ = [
     "ELEMENT_CONTAINERS",
     "EndpointPieces",
     "NftRenderContext",
+    "PortPieces",
     "ServicePortOutput",
     "build_service_port",
 ]
@@ -93,72 +83,10 @@ ELEMENT_CONTAINERS = (
 )
 _CIPS, _SVCIPS, _FWIPS, _NOEP_SVC, _NOEP_NP, _SVCNP = range(6)
 
-_MASQ = jump(MARK_MASQ)
 _TO_REJECT = goto(REJECT_CHAIN)
 _LOCAL_SRC = FibLocal("saddr")
-_PROTOCOLS = {p: L4Proto(p) for p in ("tcp", "udp", "sctp")}
 
 Element = tuple[int, NftElement]
-
-
-class EndpointPieces:
-    """An endpoint's names, rules and verdict, built once and shared by every sync."""
-
-    __slots__ = ("body", "dnat", "goto", "hairpin", "head", "names")
-
-    def __init__(self, spn: ServicePortName, proto: str, ep: EndpointInfo) -> None:
-        names = endpoint_names(spn.namespace, spn.name, spn.port_name, proto, ep.ip, ep.port)
-        self.names: EndpointNames = names
-        self.goto = goto(names.chain)
-        chain = NftChain(names.chain)
-        #: ``ensureChain``: create the chain, and empty it of what a previous sync wrote.
-        self.head = (add(chain), flush(chain))
-        # Traffic that loops back to its own pod must be masqueraded (hairpin).
-        self.hairpin = NftRule(names.chain, (AddrMatch("saddr", ep.ip), _MASQ))
-        protocol = _PROTOCOLS.get(proto) or L4Proto(proto)
-        self.dnat = NftRule(names.chain, (protocol, Dnat(join_host_port(ep.ip, ep.port))))
-        #: The endpoint chain's rules without ClientIP affinity.
-        self.body = (add(self.hairpin), add(self.dnat))
-
-
-@dataclass(slots=True)
-class NftRenderContext:
-    """Per-proxier inputs shared by every Service port, plus caches of endpoint pieces."""
-
-    opts: NftOptions
-    detector: NftLocalDetector
-    #: ``proxier.nodeIP``: a source range containing it lets LB VIPs in (hairpin via VIP).
-    node_ip: IP | None
-    _ports: dict[tuple[ServicePortName, str], ServicePortNames] = field(default_factory=dict)
-    _endpoints: dict[tuple[ServicePortName, str, int], EndpointPieces] = field(default_factory=dict)
-
-    @classmethod
-    def for_tests(cls) -> NftRenderContext:
-        """Upstream's fake proxier: mark 0x4000, pods in 10.0.0.0/8, node 192.168.0.2."""
-        opts = NftOptions(masquerade_mark="0x4000")
-        detector = local_detector_nft("ClusterCIDR", ipaddress.ip_network("10.0.0.0/8"), (), None)
-        return cls(opts, detector, ipaddress.ip_address("192.168.0.2"))
-
-    def names(self, spn: ServicePortName, proto: str) -> ServicePortNames:
-        found = self._ports.get((spn, proto))
-        if found is None:
-            found = service_port_names(spn.namespace, spn.name, spn.port_name, proto)
-            self._ports[(spn, proto)] = found
-        return found
-
-    def endpoint(self, spn: ServicePortName, proto: str, ep: EndpointInfo) -> EndpointPieces:
-        key = (spn, ep.ip, ep.port)
-        found = self._endpoints.get(key)
-        if found is None:
-            found = self._endpoints[key] = EndpointPieces(spn, proto, ep)
-        return found
-
-    def trim(self, ports: int, endpoints: int) -> None:
-        """Forget cached pieces once they far outnumber what the cluster uses."""
-        if len(self._ports) > 2 * ports + 1024:
-            self._ports.clear()
-        if len(self._endpoints) > 2 * endpoints + 1024:
-            self._endpoints.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,19 +123,20 @@ def build_service_port(
 ) -> ServicePortOutput:
     """Everything of one Service port, mirroring the loop body of ``syncProxyRules``."""
     proto = info.protocol.lower()
-    names = ctx.names(spn, proto)
+    port_pieces = ctx.port(spn, proto)
+    names = port_pieces.names
     opts = ctx.opts
     cluster, local, reachable, has_endpoints = categorized
     affinity = info.session_affinity == "ClientIP"
-    endpoint = ctx.endpoint
-    pieces = {(ep.ip, ep.port): endpoint(spn, proto, ep) for ep in reachable}
+    endpoint = port_pieces.endpoint
+    pieces = {(ep.ip, ep.port): endpoint(ep) for ep in reachable}
 
     head: list[Command] = []
     chains: list[str] = []
     for e in pieces.values():
         head += e.head
-        chains.append(e.names.chain)
-    affinity_sets = tuple(e.names.affinity_set for e in pieces.values()) if affinity else ()
+        chains.append(e.chain)
+    affinity_sets = tuple(e.affinity_set for e in pieces.values()) if affinity else ()
 
     uses_cluster_chain = bool(cluster) and info.uses_cluster_endpoints
     if uses_cluster_chain:
@@ -295,15 +224,15 @@ def build_service_port(
     if has_internal:
         dst = AddrMatch("daddr", cip)
         if opts.masquerade_all:
-            body.append(add(rule(internal_chain, (dst, _MASQ))))
+            body.append(add(rule(internal_chain, (dst, MASQ))))
         elif ctx.detector.implemented:
-            body.append(add(rule(internal_chain, (dst, *ctx.detector.if_not_local, _MASQ))))
+            body.append(add(rule(internal_chain, (dst, *ctx.detector.if_not_local, MASQ))))
 
     if uses_ext_chain:
         ext = names.external
         if not info.external_policy_local:
             # Endpoints may be on other nodes: masquerade so replies come back here.
-            body.append(add(rule(ext, (_MASQ,))))
+            body.append(add(rule(ext, (MASQ,))))
         else:
             to_cluster = goto(names.cluster)
             if ctx.detector.implemented:
@@ -314,7 +243,7 @@ def build_service_port(
                         rule(ext, (*ctx.detector.if_local, to_cluster), "short-circuit pod traffic")
                     )
                 )
-            body.append(add(rule(ext, (_LOCAL_SRC, _MASQ), "masquerade local traffic")))
+            body.append(add(rule(ext, (_LOCAL_SRC, MASQ), "masquerade local traffic")))
             body.append(add(rule(ext, (_LOCAL_SRC, to_cluster), "short-circuit local traffic")))
         if has_external:
             body.append(add(rule(ext, (goto(external_policy_chain),))))
@@ -337,15 +266,18 @@ def build_service_port(
             body.append(add(NftSet(set_name, opts.addr_type, ("dynamic", "timeout"), timeout)))
 
     if uses_cluster_chain:
-        _dispatch(body, names.cluster, [pieces[ep.ip, ep.port] for ep in cluster], affinity)
+        # Usually every reachable endpoint is a cluster endpoint (the very same tuple).
+        chosen = list(pieces.values()) if cluster is reachable else _pick(pieces, cluster)
+        _dispatch(body, names.cluster, chosen, affinity)
     if uses_local_chain:
-        _dispatch(body, names.local, [pieces[ep.ip, ep.port] for ep in local], affinity)
+        _dispatch(body, names.local, _pick(pieces, local), affinity)
 
-    for e in pieces.values():
-        if affinity:
-            update = SetUpdate(e.names.affinity_set, "saddr")
-            body += (add(e.hairpin), add(rule(e.names.chain, (update,))), add(e.dnat))
-        else:
+    if affinity:
+        for e in pieces.values():
+            update = SetUpdate(e.affinity_set, "saddr")
+            body += (add(e.hairpin), add(rule(e.chain, (update,))), add(e.dnat))
+    else:
+        for e in pieces.values():
             body += e.body
 
     return ServicePortOutput(
@@ -361,12 +293,18 @@ def build_service_port(
     )
 
 
+def _pick(
+    pieces: dict[tuple[str, int], EndpointPieces], endpoints: tuple[EndpointInfo, ...]
+) -> list[EndpointPieces]:
+    return [pieces[ep.ip, ep.port] for ep in endpoints]
+
+
 def _dispatch(
     body: list[Command], chain: str, endpoints: list[EndpointPieces], affinity: bool
 ) -> None:
     """``writeServiceToEndpointRules``: affinity lookups first, then a uniform random pick."""
     if affinity:
         for e in endpoints:
-            lookup = AddrLookup("saddr", e.names.affinity_set)
+            lookup = AddrLookup("saddr", e.affinity_set)
             body.append(add(NftRule(chain, (lookup, e.goto))))
     body.append(add(NftRule(chain, (NumgenVmap(tuple(e.goto for e in endpoints)),))))
