@@ -34,7 +34,9 @@ from k8s_service_lab.netns.proxy import LabProxy, LabProxyError
 from k8s_service_lab.netns.proxy_rules import nft_table_view
 from k8s_service_lab.netns.spread import chi_square
 from k8s_service_lab.netns.traffic import Request, probe
-from tests.kernel.test_netns_proxy import (
+
+# The same behaviour in both modes: these run here against this module's nftables lab.
+from tests.kernel.test_netns_proxy import (  # noqa: F401
     EXTERNAL,
     MANIFEST,
     NODE_IPS,
@@ -45,6 +47,8 @@ from tests.kernel.test_netns_proxy import (
     hosts,
     proxy_lab,
     service_yaml,
+    test_nodeport_cluster_policy_from_external_shows_a_node_address,
+    test_udp_clusterip_answers_from_endpoints_with_the_pods_own_address,
 )
 
 pytestmark = pytest.mark.kernel
@@ -145,26 +149,7 @@ def test_clusterip_spreads_300_connections_uniformly_as_numgen_says(up: ProxyLab
     assert {a.source for a in answers} == {str(client.ips[0])}
 
 
-def test_udp_clusterip_answers_from_endpoints_with_the_pods_own_address(up: ProxyLab) -> None:
-    client = up.pod("default/client")
-    answers = probe(client.namespace, [Request(up.cluster_ip("web"), 81, "udp", count=30)])
-    assert all(a.ok for a in answers), Counter(a.error for a in answers)
-    assert {up.ip_of(a.hostname) for a in answers} <= {str(p.ips[0]) for p in up.web()}
-    assert {a.source for a in answers} == {str(client.ips[0])}
-
-
 # -- NodePort from outside -------------------------------------------------------------------
-
-
-def test_nodeport_cluster_policy_from_external_shows_a_node_address(up: ProxyLab) -> None:
-    port = up.node_port("web-np")
-    for node, node_ip in NODE_IPS.items():
-        answers = probe(up.plan.external.name, [Request(node_ip, port, count=12)])
-        assert all(a.ok for a in answers), (node, Counter(a.error for a in answers))
-        for answer in answers:
-            pod = next(p for p in up.web() if p.hostname == answer.hostname)
-            expected = up.gateway(node) if pod.node == node else node_ip
-            assert answer.source == expected, (node, answer)
 
 
 def test_nodeport_local_policy_keeps_the_client_address_or_drops(up: ProxyLab) -> None:

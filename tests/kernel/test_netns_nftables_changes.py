@@ -25,6 +25,7 @@ from k8s_service_lab.netns.proxy import LabProxyError
 from k8s_service_lab.netns.traffic import Request, probe
 from tests.kernel.test_netns_nftables import assert_kernel_matches_model, nft_cluster
 from tests.kernel.test_netns_proxy import MANIFEST, ProxyLab, base36, proxy_lab
+from tests.kernel.test_netns_proxy_changes import reached
 
 pytestmark = pytest.mark.kernel
 
@@ -35,13 +36,6 @@ PREFIX = f"ksl-t-h{base36(os.getpid())}"
 def up() -> Iterator[ProxyLab]:
     with proxy_lab(nft_cluster(), PREFIX) as running:
         yield running
-
-
-def reached(up: ProxyLab, count: int = 60, service: str = "web") -> Counter[str | None]:
-    client = up.pod("default/client")
-    answers = probe(client.namespace, [Request(up.cluster_ip(service), 80, count=count)])
-    assert all(a.ok for a in answers), Counter(a.error for a in answers)
-    return Counter(a.hostname for a in answers)
 
 
 def settled(up: ProxyLab) -> None:
