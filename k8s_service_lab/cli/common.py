@@ -49,7 +49,7 @@ def build_cluster(
 def running_lab_cluster() -> Cluster | None:
     """The model of the current lab (``$KSL_CLUSTER``, else ``ksl``), or ``None`` when that lab
     is not up (or its state cannot be read: not root)."""
-    from k8s_service_lab.cli.cluster import current_lab
+    from k8s_service_lab.cli.cluster_names import current_lab
     from k8s_service_lab.netns.state import lab_names, load_state
 
     name = current_lab()

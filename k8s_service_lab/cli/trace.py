@@ -255,7 +255,7 @@ def _with_kernel(
     """Send the packet for real in the running lab; show the kernel's path next to ours."""
     import os
 
-    from k8s_service_lab.cli.cluster import current_lab
+    from k8s_service_lab.cli.cluster_names import current_lab
     from k8s_service_lab.netns.state import lab_names
 
     name = current_lab()

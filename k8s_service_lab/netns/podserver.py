@@ -3,23 +3,8 @@
 A socket belongs to the network namespace its creator was in when it was opened, not to the
 process. So one supervisor (``python -m k8s_service_lab.netns.podserver``, a JSON spec on
 stdin) enters each pod's namespace in turn, binds that pod's ports, comes back, and then serves
-every socket from a single asyncio loop. What it answers is what agnhost ``netexec`` answers
-(``test/images/agnhost/netexec/netexec.go``), so lab checks read like upstream e2e tests::
-
-    >>> answer("/hostname", "web-0", ("10.244.1.5", 40000))
-    (200, 'web-0')
-    >>> answer("/clientip", "web-0", ("::ffff:10.244.1.5", 40000, 0, 0))
-    (200, '10.244.1.5:40000')
-    >>> answer("/echo?msg=hello&code=418", "web-0", ("10.244.1.5", 40000))
-    (418, 'hello')
-    >>> udp_answer(b"  ECHO Hi There\\n", "web-0", ("10.244.2.7", 5353))
-    b'hi there'
-
-HTTP: ``/hostname`` (and the older ``/hostName``), ``/clientip`` (the peer's ``ip:port`` as the
-pod sees it, Go's ``RemoteAddr``), ``/echo?msg=&code=``, ``/healthz``, and ``NOW: <time>`` for
-any other path (Go's ``ServeMux`` sends everything else to ``/``). UDP: ``hostname``,
-``echo <msg>`` and ``clientip``, matched after lower-casing and trimming as agnhost does;
-anything else gets no reply.
+every socket from a single asyncio loop. What it answers is agnhost ``netexec``'s protocol
+(:mod:`.netexec`), so lab checks read like upstream e2e tests.
 
 Started with a :class:`~.resolvconf.LabDNS`, the CoreDNS pods answer DNS on 53/UDP and 53/TCP
 instead (:mod:`.dnsserver`), from a zone the supervisor got in its spec; a JSON line
@@ -40,8 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http
-import ipaddress
 import json
 import os
 import selectors
@@ -51,12 +34,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from email.utils import formatdate
 from pathlib import Path
-from typing import IO, Any, cast
-from urllib.parse import parse_qs, urlsplit
+from typing import IO, Any
 
 from k8s_service_lab.errors import ServiceLabError
 from k8s_service_lab.netns.dnsserver import (
@@ -66,6 +46,13 @@ from k8s_service_lab.netns.dnsserver import (
     udp_protocol,
 )
 from k8s_service_lab.netns.enter import entered, move_to, namespace_path
+from k8s_service_lab.netns.netexec import (
+    answer,
+    go_host_port,
+    http_handler,
+    udp_answer,
+    udp_factory,
+)
 from k8s_service_lab.netns.plan import LabPlan, PodPlan, ServedPort
 from k8s_service_lab.netns.resolvconf import LabDNS
 
@@ -85,120 +72,11 @@ UPDATE_TIMEOUT = 15.0
 DNS_PORT = 53
 NETEXEC = "netexec"
 DNS = "dns"
-MAX_HEADER = 16384
 #: What the supervisor's command line says, so a PID read back from a file can be checked.
 MODULE = "k8s_service_lab.netns.podserver"
 
 
-def go_host_port(peer: tuple[Any, ...]) -> str:
-    """``ip:port`` as Go prints a ``RemoteAddr``: IPv4-mapped shown as IPv4, IPv6 bracketed."""
-    ip = ipaddress.ip_address(peer[0].split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    host = f"[{ip}]" if ip.version == 6 else str(ip)
-    return f"{host}:{peer[1]}"
-
-
-def answer(target: str, hostname: str, peer: tuple[Any, ...]) -> tuple[int, str]:
-    """Status and body netexec's HTTP server gives for a GET of ``target``."""
-    url = urlsplit(target)
-    query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-    if url.path in ("/hostname", "/hostName"):
-        return 200, hostname
-    if url.path == "/clientip":
-        return 200, go_host_port(peer)
-    if url.path == "/healthz":
-        return 200, ""
-    if url.path == "/echo":
-        code = query.get("code", "")
-        if code and not code.lstrip("-").isdigit():
-            return 200, f"argument 'code' must be an integer or empty, got {json.dumps(code)}\n"
-        return (int(code) if code else 200), query.get("msg", "")
-    return 200, f"NOW: {time.strftime('%Y-%m-%d %H:%M:%S %z %Z')}"
-
-
-def udp_answer(data: bytes, hostname: str, peer: tuple[Any, ...]) -> bytes | None:
-    """netexec's UDP reply to one datagram, or ``None`` (it ignores unknown commands)."""
-    text = data.decode("utf-8", "replace").strip().lower()
-    if text == "hostname":
-        return hostname.encode()
-    if text.startswith("echo "):
-        return text.split(" ", 1)[1].encode()
-    if text == "clientip":
-        return go_host_port(peer).encode()
-    return None
-
-
 # -- the supervisor (child side) -----------------------------------------------------------------
-
-
-def _response(status: int, body: str, keep_alive: bool) -> bytes:
-    try:
-        phrase = http.HTTPStatus(status).phrase
-    except ValueError:
-        phrase = f"status code {status}"
-    payload = body.encode()
-    head = [
-        f"HTTP/1.1 {status} {phrase}",
-        f"Date: {formatdate(usegmt=True)}",
-        f"Content-Length: {len(payload)}",
-        "Content-Type: text/plain; charset=utf-8",
-    ]
-    if not keep_alive:
-        head.append("Connection: close")
-    return ("\r\n".join(head) + "\r\n\r\n").encode() + payload
-
-
-def _http_handler(
-    hostname: str,
-) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        try:
-            while True:
-                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-                request, *header_lines = head.split("\r\n")
-                method, target, version = [*request.split(" "), "", ""][:3]
-                headers = {
-                    k.strip().lower(): v.strip()
-                    for k, _, v in (h.partition(":") for h in header_lines if h)
-                }
-                length = int(headers.get("content-length", "0") or 0)
-                if length:
-                    await reader.readexactly(length)
-                keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-                status, body = answer(target, hostname, peer)
-                writer.write(_response(status, body if method != "HEAD" else "", keep))
-                await writer.drain()
-                if not keep:
-                    break
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-
-    return handle
-
-
-class _UDPEcho(asyncio.DatagramProtocol):
-    def __init__(self, hostname: str) -> None:
-        self.hostname = hostname
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # asyncio's selector transport does not subclass DatagramTransport; it behaves as one.
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        reply = udp_answer(data, self.hostname, addr)
-        if reply is not None and self.transport is not None:
-            self.transport.sendto(reply, addr)
-
-
-def _udp_factory(hostname: str) -> Callable[[], _UDPEcho]:
-    return lambda: _UDPEcho(hostname)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,10 +110,10 @@ async def _serve(bound: list[_Bound], responder: Responder | None, attached: boo
     for item in bound:
         dns = responder if item.service == DNS else None
         if item.protocol == "TCP":
-            handler = _http_handler(item.hostname) if dns is None else serve_tcp(dns)
+            handler = http_handler(item.hostname) if dns is None else serve_tcp(dns)
             servers.append(await asyncio.start_server(handler, sock=item.sock))
         else:
-            factory = _udp_factory(item.hostname) if dns is None else udp_protocol(dns)
+            factory = udp_factory(item.hostname) if dns is None else udp_protocol(dns)
             transport, _ = await loop.create_datagram_endpoint(factory, sock=item.sock)
             transports.append(transport)
     pending = bytearray()
