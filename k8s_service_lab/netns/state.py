@@ -22,7 +22,7 @@ gives back exactly the cluster whose pods and rules are in the kernel::
 
 Each operation does what the kubectl command it stands for does, waiting included: ``kubectl
 delete`` waits until the objects are gone, so :class:`Delete` lets the model's clock run past
-the grace periods (and deletes what the object owns, as the garbage collector would);
+the grace periods (the model's garbage collector deletes what the object owned);
 :class:`Scale` waits the same way for the pods it removes. So a running lab never holds a
 terminating pod between two commands, and the kernel can always be laid out from the model.
 
