@@ -322,14 +322,20 @@ class Cluster:
         return self.proxy(mode, node, family)[1].jump_rules()
 
     def tracer(
-        self, node: str | None = None, mode: str | None = None, family: int = 4
+        self,
+        node: str | None = None,
+        mode: str | None = None,
+        family: int = 4,
+        *,
+        probabilities: str = "intended",
     ) -> Tracer | NftTracer:
         """A :class:`~k8s_service_lab.tracer.Tracer` over ``node``'s rules (jumps included).
 
         Keep it to trace several connections as one session (``Tracer.remember``: ClientIP
         affinity). The node's context is what the kernel would use: its addresses are LOCAL,
         and it masquerades to a local pod from the pod CIDR's gateway (kindnet's veth
-        address), to anything else from the node IP.
+        address), to anything else from the node IP. ``probabilities`` says how written
+        probabilities are read (``intended``, ``written`` or ``kernel``).
         """
         node = node or self.default_node()
         payload, jumps = self.render(mode, node, family), self.jump_rules(mode, node, family)
@@ -345,9 +351,9 @@ class Cluster:
         context = NodeContext.of(local, str(cidrs[0]) if cidrs else None, egress)
         if isinstance(payload, NftTransaction):
             # nftables mode: kube-proxy's own table is everything (no jumps outside it).
-            return NftTracer(payload, context)
+            return NftTracer(payload, context, probabilities=probabilities)
         assert isinstance(jumps, Ruleset)
-        return Tracer(merge(payload, jumps), context)
+        return Tracer(merge(payload, jumps), context, probabilities=probabilities)
 
     def trace(
         self,

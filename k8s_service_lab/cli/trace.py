@@ -151,7 +151,7 @@ def trace_on_cluster(
     cluster: Cluster, request: TraceRequest, mode: str | None, probabilities: str
 ) -> TraceReport:
     from k8s_service_lab.errors import NotFoundError
-    from k8s_service_lab.tracer import NftTracer, Packet, Tracer, TraceReport
+    from k8s_service_lab.tracer import Packet, TraceReport
 
     src = _resolve(cluster, request.src, "--src")
     dst = _resolve(cluster, request.dst, "--dst")
@@ -165,12 +165,7 @@ def trace_on_cluster(
     family = 6 if ":" in dst.ip else 4
     if (":" in src.ip) != (family == 6):
         raise TraceUsageError(f"--src {src.ip} and --dst {dst.ip} are of different IP families")
-    base = cluster.tracer(node, mode, family)
-    tracer: Tracer | NftTracer
-    if isinstance(base, Tracer):
-        tracer = Tracer(base.ruleset, base.node, probabilities=probabilities)
-    else:
-        tracer = NftTracer(base.ruleset, base.node, probabilities=probabilities)
+    tracer = cluster.tracer(node, mode, family, probabilities=probabilities)
     packet = Packet(src.ip, dst.ip, proto, request.source_port, dport)
     sent = tracer.node.is_local(src.ip)
     result = tracer.sent(packet) if sent else tracer.arriving(packet)

@@ -118,6 +118,8 @@ __all__ = [
     "LabProxy",
     "LabProxyError",
     "NodeSync",
+    "as_ruleset",
+    "as_transaction",
     "delete_stale_chains",
     "missing_jumps",
     "nft_culprit",
@@ -219,11 +221,11 @@ class LabProxy:
         watcher, _ = self.cluster.proxy(self.mode, node, family)
         state = watcher.state()
         full = state.needs_full_sync
-        payload = _xtables(self.cluster.sync(self.mode, node, family))  # marks it synced
+        payload = as_ruleset(self.cluster.sync(self.mode, node, family))  # marks it synced
         text = to_restore(payload)
         try:
             if full:
-                jumps = _xtables(self.cluster.jump_rules(self.mode, node, family))
+                jumps = as_ruleset(self.cluster.jump_rules(self.mode, node, family))
                 self._ensure_jumps(node, family, jumps)
                 self._ensure_counters(node, set(KUBE_PROXY_COUNTERS) | counters_named(payload))
                 text = to_restore(delete_stale_chains(payload, self.rules(node, family)))
@@ -305,7 +307,7 @@ class LabProxy:
         if not isinstance(backend, NftablesBackend):
             raise LabProxyError(f"expected the nftables backend, got {type(backend).__name__}")
         state = watcher.state()
-        tx = _nft(self.cluster.sync(self.mode, node, family))  # marks it synced
+        tx = as_transaction(self.cluster.sync(self.mode, node, family))  # marks it synced
         full = backend.last_stats is not None and backend.last_stats.full
         key = (node, family)
         deleted: list[str] = []
@@ -444,13 +446,15 @@ class LabProxy:
             )
 
 
-def _xtables(payload: object) -> Ruleset:
+def as_ruleset(payload: object) -> Ruleset:
+    """``payload`` as iptables rules (``Cluster.render`` and ``sync`` return either mode's)."""
     if not isinstance(payload, Ruleset):
         raise LabProxyError(f"expected iptables rules, got {type(payload).__name__}")
     return payload
 
 
-def _nft(payload: object) -> NftTransaction:
+def as_transaction(payload: object) -> NftTransaction:
+    """``payload`` as an nft transaction."""
     if not isinstance(payload, NftTransaction):
         raise LabProxyError(f"expected an nft transaction, got {type(payload).__name__}")
     return payload

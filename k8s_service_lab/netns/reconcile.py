@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from pyroute2 import IPRoute
 from pyroute2 import netns as pyroute2_netns
 
-from k8s_service_lab.netfilter import KernelTables, Ruleset, canonical
+from k8s_service_lab.netfilter import KernelTables, canonical
 from k8s_service_lab.netns.enter import namespace_path
 from k8s_service_lab.netns.kernel import (
     build,
@@ -53,7 +53,7 @@ from k8s_service_lab.netns.kernel import (
 from k8s_service_lab.netns.names import Role, check_prefix, namespace_name
 from k8s_service_lab.netns.plan import LabPlan, NetNamespace, PodPlan, Veth, plan_lab
 from k8s_service_lab.netns.podserver import MODULE, PodServers, stop_detached
-from k8s_service_lab.netns.proxy import LabProxy, NodeSync
+from k8s_service_lab.netns.proxy import LabProxy, NodeSync, as_ruleset
 from k8s_service_lab.netns.resolvconf import LabDNS, write_resolv_confs
 
 if TYPE_CHECKING:
@@ -352,8 +352,8 @@ def node_rules(cluster: Cluster, plan: LabPlan) -> tuple[NodeRules, ...]:
             continue
         kernel = canonical(proxy.rules(node))
         model = KernelTables(4)
-        model.ensure(_xtables(cluster.jump_rules(node=node)))
-        model.restore(_xtables(cluster.render(node=node)))
+        model.ensure(as_ruleset(cluster.jump_rules(node=node)))
+        model.restore(as_ruleset(cluster.render(node=node)))
         expected = canonical(model.ruleset())
         same = {t.name: t for t in kernel.tables} == {t.name: t for t in expected.tables}
         rules = sum(len(t.statements) for t in kernel.tables)
@@ -378,9 +378,3 @@ def _nft_node_rules(proxy: LabProxy, cluster: Cluster, node: str) -> NodeRules:
     same = nft_table_view(table) == nft_table_view(model)
     rules = sum(len(r) for r in table.rules.values())
     return NodeRules(node, rules, len(table.chains), same)
-
-
-def _xtables(payload: object) -> Ruleset:
-    if not isinstance(payload, Ruleset):
-        raise TypeError(f"expected iptables rules, got {type(payload).__name__}")
-    return payload
